@@ -1,0 +1,46 @@
+# One environment (.venv) serves every target; it is (re)built when the pins change.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+BKD    := $(VENV)/bin/bkd
+STAMP  := $(VENV)/.installed
+SCALE  ?= smoke
+DATA   ?= ../shared/data
+
+.PHONY: demo test export check-export docs bench paper clean
+
+$(STAMP): requirements.lock setup.py settings.ini
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.lock
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	@touch $@
+
+## Run the whole method on the embedded digits dataset with 40 % symmetric label noise (no download).
+demo: $(STAMP)
+	$(BKD) train --dataset digits --noise sym:0.4 --out runs/demo --figures figures/demo --overwrite
+
+## Export bkd/ from nbs/.
+export: $(STAMP)
+	$(VENV)/bin/nbdev_export
+
+## Fail when bkd/ is not exactly what nbs/ exports.
+check-export: $(STAMP)
+	$(VENV)/bin/nbdev_export
+	@git diff --exit-code --stat -- bkd && test -z "$$(git ls-files --others --exclude-standard bkd)" \
+	  || (echo "bkd/ differs from what nbs/ exports: edit nbs/, run 'make export' and commit both." >&2; exit 1)
+
+## Whole test suite: export check, every notebook's tests, and the tests under tests/.
+test: $(STAMP) check-export
+	$(PY) -m pytest -q tests
+
+## Static docs site in _docs/ from nbs/ (offline renderer; nbdev_docs when Quarto is on the PATH).
+docs: $(STAMP)
+	$(PY) scripts/build_docs.py
+
+## Run every notebook in place so the committed notebooks (and the docs) carry their outputs.
+execute: $(STAMP)
+	$(PY) scripts/execute_notebooks.py
+
+clean:
+	rm -rf $(VENV) _docs _proc runs .pytest_cache

@@ -1,0 +1,25 @@
+"""Package metadata comes from settings.ini, the nbdev 2 configuration (one place for name, version, requirements)."""
+from configparser import ConfigParser
+from pathlib import Path
+
+import setuptools
+
+cfg = ConfigParser(delimiters=["="])
+cfg.read(Path(__file__).parent / "settings.ini", encoding="utf-8")
+cfg = cfg["DEFAULT"]
+setuptools.setup(
+    name=cfg["lib_name"],
+    version=cfg["version"],
+    description=cfg["description"],
+    long_description=(Path(__file__).parent / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    author=cfg["author"],
+    license="Apache-2.0",
+    python_requires=">=" + cfg["min_python"],
+    packages=setuptools.find_packages(include=["bkd", "bkd.*"]),
+    install_requires=cfg["requirements"].split(),
+    extras_require={"dev": cfg["dev_requirements"].split()},
+    entry_points={"console_scripts": cfg["console_scripts"].split()},
+    include_package_data=True,
+    zip_safe=False,
+)
