@@ -7,13 +7,20 @@ import setuptools
 cfg = ConfigParser(delimiters=["="])
 cfg.read(Path(__file__).parent / "settings.ini", encoding="utf-8")
 cfg = cfg["DEFAULT"]
+readme = Path(__file__).parent / "README.md"
 setuptools.setup(
     name=cfg["lib_name"],
     version=cfg["version"],
     description=cfg["description"],
-    long_description=(Path(__file__).parent / "README.md").read_text(encoding="utf-8"),
+    long_description=readme.read_text(encoding="utf-8") if readme.exists() else cfg["description"],
     long_description_content_type="text/markdown",
     author=cfg["author"],
+    author_email=cfg["author_email"],
+    keywords=cfg["keywords"].split(),
+    url=cfg["git_url"],
+    project_urls={"Documentation": cfg["doc_host"] + cfg["doc_baseurl"], "Source": cfg["git_url"]},
+    classifiers=["Programming Language :: Python :: 3", "License :: OSI Approved :: Apache Software License",
+                 "Topic :: Scientific/Engineering :: Artificial Intelligence"],
     license="Apache-2.0",
     python_requires=">=" + cfg["min_python"],
     packages=setuptools.find_packages(include=["bkd", "bkd.*"]),
