@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 SCALE  ?= smoke
 DATA   ?= ../shared/data
 
-.PHONY: demo test export check-export docs bench paper clean
+.PHONY: demo test export check-export readme docs execute bench paper clean
 
 $(STAMP): requirements.lock setup.py settings.ini
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -20,13 +20,18 @@ $(STAMP): requirements.lock setup.py settings.ini
 demo: $(STAMP)
 	$(BKD) train --dataset digits --noise sym:0.4 --out runs/demo --figures figures/demo --overwrite
 
-## Export bkd/ from nbs/.
+## Export bkd/ from nbs/ and render README.md from nbs/index.ipynb.
 export: $(STAMP)
 	$(VENV)/bin/nbdev_export
+	$(PY) scripts/make_readme.py
 
-## Fail when bkd/ is not exactly what nbs/ exports.
+readme: $(STAMP)
+	$(PY) scripts/make_readme.py
+
+## Fail when bkd/ is not exactly what nbs/ exports, or README.md not what nbs/index.ipynb renders to.
 check-export: $(STAMP)
 	$(VENV)/bin/nbdev_export
+	$(PY) scripts/make_readme.py --check
 	@git diff --exit-code --stat -- bkd && test -z "$$(git ls-files --others --exclude-standard bkd)" \
 	  || (echo "bkd/ differs from what nbs/ exports: edit nbs/, run 'make export' and commit both." >&2; exit 1)
 
@@ -41,6 +46,14 @@ docs: $(STAMP)
 ## Run every notebook in place so the committed notebooks (and the docs) carry their outputs.
 execute: $(STAMP)
 	$(PY) scripts/execute_notebooks.py
+
+## Training-throughput benchmark: bkd's engine against a reference per-sample DataLoader pipeline (writes bench.json).
+bench: $(STAMP)
+	$(PY) scripts/bench.py
+
+## Regenerate the paper's figures and tables with papermill: SCALE=smoke|cpu|paper, DATA=folder with the offline data.
+paper: $(STAMP)
+	$(PY) scripts/run_paper.py --scale $(SCALE) --data $(DATA)
 
 clean:
 	rm -rf $(VENV) _docs _proc runs .pytest_cache

@@ -26,7 +26,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=["bkd", "bkd.*"]),
     install_requires=cfg["requirements"].split(),
     extras_require={"dev": cfg["dev_requirements"].split()},
-    entry_points={"console_scripts": cfg["console_scripts"].split()},
+    entry_points={"console_scripts": cfg["console_scripts"].split(), "nbdev": [f"{cfg['lib_name']} = {cfg['lib_name']}._modidx:d"]},
     include_package_data=True,
     zip_safe=False,
 )
