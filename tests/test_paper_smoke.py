@@ -1,0 +1,150 @@
+"""The paper pipeline end to end at the smoke scale (`scripts/run_paper.py --scale smoke`), and its failure modes.
+
+The smoke scale trains BKD and the baselines on the digits with three synthetic noise rates and reads the real
+CIFAR-N label files from the offline data folder; every paper notebook runs with papermill.
+"""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = (ROOT / ".." / "shared" / "data").resolve()
+SCRIPT = ROOT / "scripts" / "run_paper.py"
+NOISES = ["sym:0.1", "sym:0.2", "sym:0.4"]
+METHODS = ["BKD (Otsu at tipping point)", "CE low confidence (selected epoch)", "CE low confidence (last epoch)",
+           "Confident learning (K-fold CE + cleanlab)", "Small-loss GMM (CE loss at tipping point)"]
+
+
+def run_paper(*args, timeout=600):
+    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    out = tmp_path_factory.mktemp("paper")
+    dirs = {k: out / k for k in ("runs", "figures", "tables")}
+    r = run_paper("--scale", "smoke", "--data", str(DATA), "--quiet",
+                  *[a for k, v in dirs.items() for a in (f"--{k}", str(v))])
+    assert r.returncode == 0, f"run_paper failed:\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}"
+    return dirs
+
+
+def test_every_notebook_executed(smoke):
+    for nb in sorted((ROOT / "paper").glob("[0-9]*.ipynb")):
+        executed = json.loads((smoke["runs"] / nb.name).read_text())
+        assert executed["metadata"]["papermill"]["exception"] is None or executed["metadata"]["papermill"]["exception"] is False
+        params = executed["metadata"]["papermill"]["parameters"]
+        assert params["scale"] == "smoke" and Path(params["figures"]) == smoke["figures"]
+
+
+def test_figures(smoke):
+    stems = ["dynamics", "f1_per_epoch", "cifarn_transitions"] + [f"agreement_digits-sym0p{r}" for r in (1, 2, 4)]
+    for stem in stems:
+        png, pdf = smoke["figures"] / f"{stem}.png", smoke["figures"] / f"{stem}.pdf"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000, png
+        assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 5_000, pdf
+
+
+def test_tables_have_all_formats(smoke):
+    for name in ("detection", "accuracy", "tipping", "comparison", "cifarn_noise"):
+        for ext in (".csv", ".md", ".tex"):
+            assert (smoke["tables"] / f"{name}{ext}").stat().st_size > 100, f"{name}{ext}"
+        assert "\\begin{tabular}" in (smoke["tables"] / f"{name}.tex").read_text()
+        assert (smoke["tables"] / f"{name}.md").read_text().startswith("| dataset")
+
+
+def test_detection_table_values(smoke):
+    det = pd.read_csv(smoke["tables"] / "detection.csv")
+    assert det.method.tolist() == METHODS * 3 and det.noise.tolist() == [n for n in NOISES for _ in METHODS]
+    for col in ("precision", "recall", "f1", "noise_estimate", "noise_true"):
+        assert det[col].between(0, 1).all(), col
+    # the true noise rates of the training split are the synthetic rates
+    true = det.groupby("noise", sort=False).noise_true.first()
+    np.testing.assert_allclose(true.values, [0.1, 0.2, 0.4], atol=0.02)
+    # every detector works on the digits: far better than flagging at random (F1 = noise rate)
+    assert (det.f1 > det.noise_true + 0.3).all(), det[["noise", "method", "f1"]]
+    bkd = det[det.method.str.startswith("BKD")]
+    np.testing.assert_allclose(bkd.noise_estimate.values, bkd.noise_true.values, atol=0.12)
+
+
+def test_accuracy_and_comparison(smoke):
+    acc = pd.read_csv(smoke["tables"] / "accuracy.csv")
+    assert acc.method.tolist() == ["BKD (agreement)", "CE"] * 3
+    assert acc.test_acc_last.between(0.85, 1).all() and acc.test_acc_selected.between(0.85, 1).all()
+    assert acc.selected_epoch.between(1, 8).all()
+    cmp = pd.read_csv(smoke["tables"] / "comparison.csv")
+    det = pd.read_csv(smoke["tables"] / "detection.csv")
+    for r in cmp.itertuples():
+        d = det[det.noise == r.noise]
+        assert r.best_baseline_f1 == d[~d.method.str.startswith("BKD")].f1.max()
+        assert abs(r.f1_diff - (r.bkd_f1 - r.best_baseline_f1)) < 1e-9
+    lines = (smoke["tables"] / "differences.md").read_text().splitlines()
+    assert sum(l.startswith("- digits sym:") for l in lines) == 3
+    assert all(("wins" in l or "loses" in l or "tie" in l) for l in lines if l.startswith("- "))
+
+
+def test_tipping_table(smoke):
+    tt = pd.read_csv(smoke["tables"] / "tipping.csv")
+    assert tt.noise.tolist() == NOISES
+    assert tt.detection_epoch.between(1, 8).all() and tt.best_f1_epoch.between(1, 8).all()
+    assert (tt.best_f1 >= tt.f1_at_detection).all() and (tt.f1_gap >= 0).all()
+
+
+def test_cifarn_table_matches_the_data(smoke):
+    ct = pd.read_csv(smoke["tables"] / "cifarn_noise.csv").set_index("label_set")
+    # the rates published with the data (README of the offline data folder)
+    for ls, rate in {"aggre": 0.0901, "rand1": 0.1723, "rand2": 0.1812, "rand3": 0.1764, "worst": 0.4021}.items():
+        assert abs(ct.loc[ls, "noise_rate"] - rate) < 1e-4, ls
+    assert (ct.n == 50_000).all()
+
+
+def test_run_info(smoke):
+    info = json.loads((smoke["tables"] / "run_info.json").read_text())
+    assert info["scale"] == "smoke" and "--scale smoke" in info["command"]
+    assert set(info["notebook_seconds"]) == {p.stem for p in (ROOT / "paper").glob("[0-9]*.ipynb")}
+    assert 0 < info["wall_seconds"] < 600
+
+
+def test_second_run_reuses_the_training(smoke):
+    "Results are cached in the runs folder: running again trains nothing."
+    r = run_paper("--scale", "smoke", "--data", str(DATA), "--only", "00_train", "--quiet",
+                  *[a for k, v in smoke.items() for a in (f"--{k}", str(v))])
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads((smoke["runs"] / "00_train.ipynb").read_text())
+    text = "".join("".join(o.get("text", "")) for c in out["cells"] for o in c.get("outputs", []))
+    assert text.count("(cached)") == 6 and "3-fold cross-entropy\n" not in text
+
+
+def test_failing_notebook_keeps_its_copy_and_fails(tmp_path):
+    nbs = tmp_path / "nbs"; nbs.mkdir()
+    nb = json.loads((ROOT / "paper" / "04_cifarn.ipynb").read_text())
+    nb["cells"].append({"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+                        "source": ["raise ValueError('deliberate failure')"]})
+    (nbs / "01_broken.ipynb").write_text(json.dumps(nb))
+    (nbs / "02_never.ipynb").write_text(json.dumps(nb))
+    r = run_paper("--scale", "smoke", "--data", str(DATA), "--notebooks", str(nbs), "--quiet", "--runs",
+                  str(tmp_path / "runs"), "--figures", str(tmp_path / "fig"), "--tables", str(tmp_path / "tab"))
+    assert r.returncode == 1
+    assert "01_broken.ipynb FAILED" in r.stderr and "deliberate failure" in r.stderr
+    executed = (tmp_path / "runs" / "01_broken.ipynb").read_text()
+    assert "deliberate failure" in executed and "ValueError" in executed
+    assert not (tmp_path / "runs" / "02_never.ipynb").exists()      # the run stops at the first failure
+    assert not (tmp_path / "tab" / "run_info.json").exists()
+
+
+def test_missing_requirements_are_named(tmp_path):
+    r = run_paper("--scale", "paper", "--data", str(tmp_path), "--runs", str(tmp_path / "runs"))
+    assert r.returncode == 2
+    assert "cannot run on this machine" in r.stderr
+    assert "cifar-100-python.tar.gz" in r.stderr and "CIFAR-10_human.pt" in r.stderr
+    import torch
+    assert ("CUDA GPU" in r.stderr) == (not torch.cuda.is_available())
+    r = run_paper("--scale", "cpu", "--data", str(tmp_path))
+    assert r.returncode == 2 and "cifar10-jpeg.tar.gz" in r.stderr
+    r = run_paper("--scale", "huge", "--data", str(tmp_path))
+    assert r.returncode == 2 and "unknown scale" in r.stderr
