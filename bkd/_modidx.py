@@ -225,4 +225,5 @@ d = { 'settings': { 'branch': 'main',
                            'bkd.train.Trainer.train_epoch': ('train.html#trainer.train_epoch', 'bkd/train.py'),
                            'bkd.train._to_np': ('train.html#_to_np', 'bkd/train.py'),
                            'bkd.train.bkd_step': ('train.html#bkd_step', 'bkd/train.py'),
-                           'bkd.train.make_optimizer': ('train.html#make_optimizer', 'bkd/train.py')}}}
+                           'bkd.train.make_optimizer': ('train.html#make_optimizer', 'bkd/train.py'),
+                           'bkd.train.native_bf16': ('train.html#native_bf16', 'bkd/train.py')}}}

@@ -63,11 +63,11 @@ def plot_agreement_histogram(p_agree, is_noisy=None, split=None, title: str = ""
     return fig
 
 def save_figure(fig, stem, formats=("png", "pdf"), dpi: int = 150) -> list[Path]:
-    "Save `fig` as `stem.png` and `stem.pdf` (atomically) and close it; returns the paths."
+    "Save `fig` as `stem.png` and `stem.pdf` (atomically, without a creation date, so reruns give the same bytes) and close it."
     stem, paths = Path(stem), []
     for fmt in formats:
         path = stem.with_suffix("." + fmt)
-        with atomic_write(path, "wb") as f: fig.savefig(f, format=fmt, dpi=dpi)
+        with atomic_write(path, "wb") as f: fig.savefig(f, format=fmt, dpi=dpi, metadata={"CreationDate": None} if fmt == "pdf" else None)
         paths.append(path)
     plt.close(fig)
     return paths

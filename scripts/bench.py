@@ -12,6 +12,8 @@ real CIFAR-10 images, interleaved within one process, for several repetitions af
 * ``compute_only``: the engine's own step on batches that are already augmented and on the device: the compute-only
   limit of the network on this machine. With ``--compile`` the engine's step is compiled (in ``bkd`` and
   ``compute_only``) and ``bkd_eager`` times the engine without compilation as well; the reference stays eager.
+* ``bkd_fp32``: only where the engine resolves to bf16 autocast (CUDA, or a CPU with bf16 arithmetic): the same
+  engine in fp32 (channels-last, no autocast), whose arithmetic is the reference's to float rounding.
 
 It prints a table and writes JSON (``--out``, default ``bench.json``). With CUDA (or ``--paper on``) it also runs the
 paper configuration (PreAct ResNet-18, CIFAR-10N worst, 90/10 split) for whole epochs: seconds per epoch, the projection
@@ -200,6 +202,8 @@ def throughput(args, data, device, log) -> dict:
     tr = make_trainer(data, train_idx, cfg)
     co = ComputeOnly(make_trainer(data, train_idx, cfg))
     eager = make_trainer(data, train_idx, dataclasses.replace(cfg, compile=False)) if args.compile else None
+    # where the engine resolves to bf16, also the engine in fp32 (channels-last, no autocast): the exact arithmetic
+    fp32 = make_trainer(data, train_idx, dataclasses.replace(cfg, amp=False, compile=False)) if tr.cfg.amp else None
     workers = args.workers if args.workers is not None else n_cores()
     loader = reference_loader(data.x_train[torch.from_numpy(train_idx)], data.y_noisy[train_idx], data.mean, data.std,
                               args.batch_size, workers, device.type == "cuda", seed=0)
@@ -208,6 +212,8 @@ def throughput(args, data, device, log) -> dict:
              "reference": ref.epoch, "compute_only": co.epoch}
     if eager is not None:       # with --compile, also the engine without compilation
         pipes["bkd_eager"] = lambda: (eager.train_epoch(), eager.steps_per_epoch * eager.cfg.batch_size)[1]
+    if fp32 is not None:
+        pipes["bkd_fp32"] = lambda: (fp32.train_epoch(), fp32.steps_per_epoch * fp32.cfg.batch_size)[1]
     load = []
     times = {k: [] for k in pipes}; imgs = {}
     host = {k: 0.0 for k in pipes}; dev = {k: 0.0 for k in pipes}
@@ -277,7 +283,7 @@ def table(res: dict) -> str:
     rows = [("pipeline", "img/s (median)", "min..max", "peak host MiB", "peak device MiB", "vs reference",
              "of compute-only")]
     ref, lim = res["reference"]["images_per_second_median"], res["compute_only"]["images_per_second_median"]
-    for k in [k for k in ("bkd", "bkd_eager", "reference", "compute_only") if k in res]:
+    for k in [k for k in ("bkd", "bkd_eager", "bkd_fp32", "reference", "compute_only") if k in res]:
         r = res[k]; ips = r["images_per_second"]
         rows.append((k, f"{r['images_per_second_median']:.1f}", f"{min(ips):.1f}..{max(ips):.1f}",
                      f"{r['peak_host_mb']:.0f}", "-" if r["peak_device_mb"] is None else f"{r['peak_device_mb']:.0f}",
@@ -351,8 +357,8 @@ def main(argv=None) -> dict:
         flops_train_step_per_image=train_f,
         achieved_tflops={k: v["images_per_second_median"] * train_f / 1e12 for k, v in res.items()
                          if isinstance(v, dict) and "images_per_second_median" in v})
-    if "bkd_eager" in res:
-        out["ratio_bkd_eager_over_reference"] = res["bkd_eager"]["images_per_second_median"] / ref_ips
+    for k in ("bkd_eager", "bkd_fp32"):
+        if k in res: out[f"ratio_{k}_over_reference"] = res[k]["images_per_second_median"] / ref_ips
     not_measured = []
     if a.paper == "on" or (a.paper == "auto" and cuda):
         out["paper"] = paper_run(a, data, device, log)

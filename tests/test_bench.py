@@ -32,6 +32,9 @@ def test_bench_quick(tmp_path):
     assert b["ratio_bkd_over_reference"] == pytest.approx(
         res["bkd"]["images_per_second_median"] / res["reference"]["images_per_second_median"])
     assert 0 < b["bkd_fraction_of_compute_only"] < 1.5
+    # where the engine resolves to bf16 (this machine's CPU if it has bf16 arithmetic), the fp32 engine is timed too
+    assert ("bkd_fp32" in res) == c["engine"]["amp"] == ("ratio_bkd_fp32_over_reference" in b)
+    assert c["engine"]["channels_last"]
     # tiny_cnn on 32x32 RGB: 14.6 M multiply-adds forward per image and network; a step is about 3x forward, 2 networks
     assert 0.12e9 < b["flops_train_step_per_image"] < 0.25e9
     pp = b["paper"]                                     # forced on: the paper section's code path, at smoke scale
