@@ -70,8 +70,7 @@ SCALES = {
     "smoke": (Setting("digits", ("sym:0.1", "sym:0.2", "sym:0.4"), "digits", arch="tiny_cnn", epochs=8, lr=0.05,
                       device="cpu", threads=1),),
     "cpu": (Setting("folder", ("aggre", "rand1", "worst"), "CIFAR-10N", data_root=CIFAR10N_FILES["images"],
-                    labels=CIFAR10N_FILES["labels"], arch="tiny_cnn", epochs=20, subset=5000, device="cpu",
-                    threads=1),),
+                    labels=CIFAR10N_FILES["labels"], arch="tiny_cnn", epochs=20, subset=5000, device="cpu"),),
     "paper": (Setting("cifar10", ("aggre", "rand1", "rand2", "rand3", "worst"), "CIFAR-10N", data_root="",
                       labels=CIFARN_FILES["CIFAR-10N"], arch="preact_resnet18", epochs=300, device="cuda"),
               Setting("cifar100", ("noisy",), "CIFAR-100N", data_root="", labels=CIFARN_FILES["CIFAR-100N"],
@@ -115,7 +114,7 @@ def _same_config(folder: Path, cfg: TrainConfig, extra: dict | None = None) -> b
 def train_one(setting: Setting, noise: str, data, runs, progress: bool = True, log=print) -> Path:
     "Train BKD, cross-entropy and K-fold cross-entropy on one label set (reusing finished results); returns its folder."
     before = torch.get_num_threads()
-    torch.set_num_threads(setting.threads or before)   # small networks run faster on one thread than on two
+    torch.set_num_threads(setting.threads or before)
     try: return _train_one(setting, noise, data, runs, progress, log)
     finally: torch.set_num_threads(before)
 
