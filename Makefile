@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 SCALE  ?= smoke
 DATA   ?= ../shared/data
 
-.PHONY: demo test export check-export readme docs execute bench paper clean
+.PHONY: demo test export check-export readme docs execute bench bench-step paper clean
 
 $(STAMP): requirements.lock setup.py settings.ini
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -50,6 +50,10 @@ execute: $(STAMP)
 ## Training-throughput benchmark: bkd's engine against a reference per-sample DataLoader pipeline (writes bench.json).
 bench: $(STAMP)
 	$(PY) scripts/bench.py
+
+## One teacher+student step per memory layout, precision and compilation, without data work (where the speed comes from).
+bench-step: $(STAMP)
+	$(PY) scripts/bench_step.py
 
 ## Regenerate the paper's figures and tables with papermill: SCALE=smoke|cpu|paper, DATA=folder with the offline data.
 paper: $(STAMP)

@@ -51,3 +51,20 @@ def test_bench_user_error(tmp_path):
                         "--out", str(tmp_path / "b.json")], capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and p.stderr.startswith("bench: error:") and "Traceback" not in p.stderr
     assert not (tmp_path / "b.json").exists()
+
+
+def test_bench_step_quick(tmp_path):
+    "The step micro-benchmark times every variant it is given and says why a variant name is wrong."
+    out = tmp_path / "step.json"
+    cmd = [sys.executable, str(ROOT / "scripts" / "bench_step.py"), "--arch", "tiny_cnn", "--batch-size", "8",
+           "--size", "16", "--reps", "2", "--steps", "1", "--warmup", "1", "--device", "cpu"]
+    p = subprocess.run(cmd + ["--variants", "nchw,cl,cl+bf16", "--out", str(out)], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr[-3000:]
+    b = json.loads(out.read_text())
+    assert set(b["images_per_second"]) == {"nchw", "cl", "cl+bf16"} and b["ratio_to_nchw"]["nchw"] == 1.0
+    assert all(len(v) == 2 and min(v) > 0 for v in b["images_per_second"].values())
+    assert "| cl+bf16 |" in p.stdout
+    for bad in ("cl+nchw", "bf16", "cl+fp8"):
+        p = subprocess.run(cmd + ["--variants", bad], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 2 and p.stderr.startswith("bench_step: error: unknown variant") and "Traceback" not in p.stderr
