@@ -55,11 +55,11 @@ def main(argv=None) -> int:
     p.add_argument("--ce-epochs", type=int, help="epochs of each K-fold CE network (default: the epochs BKD trained)")
     p.add_argument("--folds", type=int, default=3)
     p.add_argument("--ks", default="100,500,1000")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default %(default)s)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's, all cores)")
     p.add_argument("--cache-dir", help="cache for the decoded tarball (default $BKD_CACHE or ~/.cache/bkd)")
     p.add_argument("--out", default="paper/runs/detect_vs_cleanlab", help="folder for results.json")
     a = p.parse_args(argv)
-    torch.set_num_threads(a.threads)
+    if a.threads: torch.set_num_threads(a.threads)
     ks = [int(k) for k in a.ks.split(",")]
     data = Path(a.data)
     t0 = time.time()
@@ -106,7 +106,7 @@ def main(argv=None) -> int:
     save_json(out, Path(a.out) / "results.json")
     print("\n| method | " + " | ".join(f"precision@{k}" for k in ks) + " | flagged | precision | recall | F1 | seconds |")
     print("|---|" + "---|" * (len(ks) + 5))
-    for name, r in [("BKD (p_agree, group 4)", bkd), ("cleanlab (3-fold CE)", cl)]:
+    for name, r in [("BKD (p_agree, group 4)", bkd), (f"cleanlab ({a.folds}-fold CE)", cl)]:
         f = r["flagged"]
         print(f"| {name} | " + " | ".join(f"{r['precision_at_k'].get(k, float('nan')):.3f}" for k in ks)
               + f" | {f['n_flagged']} | {f['precision']:.3f} | {f['recall']:.3f} | {f['f1']:.3f} | {r['seconds']:.0f} |")
