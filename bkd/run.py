@@ -101,8 +101,10 @@ def _prepare_out(out: Path, cfg: TrainConfig, overwrite: bool, log=print) -> dic
         for name in RUN_FILES: (out / name).unlink(missing_ok=True)
         return None
     if old != cfg.to_dict():
-        diff = sorted(k for k in set(old) | set(cfg.to_dict()) if old.get(k) != cfg.to_dict().get(k))
-        raise BkdError(f"--out {out} holds a run with a different configuration ({', '.join(diff)}): "
+        new = cfg.to_dict()
+        diff = [f"{k}: {json.dumps(old.get(k))} there, {json.dumps(new.get(k))} now" for k in sorted(set(old) | set(new))
+                if old.get(k) != new.get(k)]
+        raise BkdError(f"--out {out} holds a run with a different configuration ({'; '.join(diff)}): "
                        "use another folder, the same settings to resume, or --overwrite")
     return _resume_state(out, cfg, log)
 
