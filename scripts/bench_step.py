@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -24,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 from bkd.core import BkdError, resolve_device, save_json  # noqa: E402
 from bkd.models import make_model  # noqa: E402
 from bkd.train import TrainConfig, bkd_step, make_optimizer  # noqa: E402
+from bench import timed  # noqa: E402  (scripts/bench.py: the same timing, with the CUDA synchronisation)
 
 PARTS = {"nchw", "cl", "bf16", "compile"}
 
@@ -50,14 +50,14 @@ class Variant:
         self.y = torch.randint(0, 10, (batch_size,), generator=g).to(device)
         self.step, self.amp, self.device = torch.compile(bkd_step) if v["compile"] else bkd_step, v["amp"], device
 
-    def run(self, n: int) -> float:
-        "Seconds for n steps."
-        if self.device.type == "cuda": torch.cuda.synchronize(self.device)
-        t0 = time.perf_counter()
+    def _steps(self, n: int) -> int:
         for _ in range(n): ce, bl, _ = self.step(self.t, self.s, self.opt, self.x, self.y, None, self.amp)
         if not torch.isfinite(ce + bl): raise BkdError(f"{self.name}: non-finite loss")
-        if self.device.type == "cuda": torch.cuda.synchronize(self.device)
-        return time.perf_counter() - t0
+        return n
+
+    def run(self, n: int) -> float:
+        "Seconds for n steps."
+        return timed(lambda: self._steps(n), self.device)[0]
 
 
 def main(argv=None) -> dict:
@@ -87,7 +87,7 @@ def main(argv=None) -> dict:
     base = med.get("nchw")
     print(f"{a.arch}, batch {a.batch_size}, {a.size}x{a.size}, device {device}, {torch.get_num_threads()} threads, "
           f"{a.reps} repetitions of {a.steps} steps (median)\n")
-    print(f"| variant | img/s | min..max | vs nchw |\n|---|---|---|---|")
+    print("| variant | img/s | min..max | vs nchw |\n|---|---|---|---|")
     for n in names:
         print(f"| {n} | {med[n]:.0f} | {min(ips[n]):.0f}..{max(ips[n]):.0f} | "
               + (f"{med[n] / base:.2f}x |" if base else "- |"))
