@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from .core import BkdError, resolve_device, seed_everything, save_json, save_npy
 from .augment import BatchAugment
+from .features import input_pipeline
 from .models import make_model
 from .train import TrainConfig, make_optimizer
 from .otsu import otsu_split
@@ -37,6 +38,7 @@ class CEEpoch:
     val_accuracy: float     # vs the noisy validation labels (NaN without a validation split)
     test_accuracy: float    # vs the test labels (NaN when not evaluated)
     seconds: float
+    train_fit: float = float("nan")  # eval-mode accuracy on the noisy training labels (when per-sample losses are recorded)
 
 @dataclass
 class CEResult:
@@ -99,7 +101,7 @@ def train_ce(data, train_idx, val_idx, cfg: TrainConfig, progress: bool = False,
     model = make_model(cfg.arch, data.num_classes, data.x_train.shape[1]).to(dev, memory_format=_fmt(cfg))
     steps = len(train_idx) // cfg.batch_size                      # the last partial batch is dropped, as in BKD
     opt, sched = make_optimizer(model, torch.nn.Module(), cfg, steps)
-    aug = BatchAugment(data.mean, data.std, hflip=data.hflip)
+    aug = input_pipeline(data)
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
     y_all = np.asarray(data.y_noisy)
     x_tr = data.x_train[torch.from_numpy(train_idx)].to(dev)
@@ -129,13 +131,15 @@ def train_ce(data, train_idx, val_idx, cfg: TrainConfig, progress: bool = False,
         loss_mean, conf = (sums.cpu() / steps).tolist()
         if not np.isfinite(loss_mean):
             raise BkdError(f"non-finite cross-entropy loss in epoch {e + 1}: training stopped (try a lower --lr)")
+        fit = float("nan")
         if record_losses or e == cfg.epochs - 1:
             lt = eval_logits(model, x_tr, aug, cfg, dev)
+            fit = float((lt.argmax(1) == y_tr).float().mean())
             if record_losses: losses.append(F.cross_entropy(lt, y_tr, reduction="none").cpu().numpy().astype(np.float16))
         val_acc = accuracy(eval_logits(model, x_val, aug, cfg, dev).argmax(1).cpu().numpy(), y_val) if len(val_idx) else float("nan")
         test_acc = accuracy(eval_logits(model, data.x_test, aug, cfg, dev).argmax(1).cpu().numpy(), data.y_test) \
             if evaluate_test else float("nan")
-        history.append(CEEpoch(e + 1, lr, loss_mean, conf, val_acc, test_acc, time.time() - t0))
+        history.append(CEEpoch(e + 1, lr, loss_mean, conf, val_acc, test_acc, time.time() - t0, fit))
         score = val_acc if len(val_idx) else float(e)            # without validation: the last epoch wins
         if best is None or score > best[0]: best = (score, e + 1, test_acc)
         bar.set_postfix(loss=f"{loss_mean:.3f}", val=f"{val_acc:.3f}")
@@ -158,7 +162,7 @@ def cross_val_pred_probs(data, train_idx, cfg: TrainConfig, folds: int = 3, seed
         raise BkdError(f"every class needs at least {folds} samples for {folds}-fold training")
     cfg = cfg.resolve()
     dev = resolve_device(cfg.device)
-    aug = BatchAugment(data.mean, data.std, hflip=data.hflip)
+    aug = input_pipeline(data)
     out = np.zeros((len(train_idx), data.num_classes), np.float32)
     skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for k, (fit, held) in enumerate(tqdm(list(skf.split(train_idx, y)), disable=not progress, desc=f"{folds}-fold CE")):

@@ -12,6 +12,7 @@ from .core import BkdError, BkdWarning
 import warnings
 from .data import DATASETS
 from .models import ARCHS
+from .features import FRONT_ENDS
 from .train import TrainConfig, CPU_EPOCHS, PAPER_EPOCHS
 
 # %% auto #0
@@ -40,13 +41,18 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--subset", type=int, help="train on a seeded, stratified subset of N training images")
     g.add_argument("--val-fraction", type=float, default=d.val_fraction, help="share of the (noisy) training set held out for model selection (default %(default)s)")
     g.add_argument("--image-size", type=int, help="folder only: resize images to this square size")
-    g.add_argument("--cache-dir", help="where decoded image folders are cached (default $BKD_CACHE or ~/.cache/bkd)")
+    g.add_argument("--cache-dir", help="where decoded image folders and computed features are cached (default $BKD_CACHE or ~/.cache/bkd)")
+    g.add_argument("--features", choices=list(FRONT_ENDS), help="train MLP heads on label-free features of the images "
+                   "instead of CNNs on the pixels: kmeans = k-means patch features (fitted on the training images without "
+                   "labels, cached); fast on a CPU (defaults then: --arch mlp, 60 epochs, lr 0.005, no weight decay, "
+                   "constant lr)")
     g = p.add_argument_group("training")
     g.add_argument("--arch", choices=list(ARCHS), help="network for teacher and student (default: preact_resnet18 on CUDA; on CPU small_cnn for digits, tiny_cnn otherwise)")
     g.add_argument("--epochs", type=int, help=f"default: {PAPER_EPOCHS} on CUDA (the paper); on CPU " +
                    ", ".join(f"{k} {v}" for k, v in CPU_EPOCHS.items()))
     g.add_argument("--batch-size", type=int, default=d.batch_size, help="default %(default)s")
-    g.add_argument("--lr", type=float, default=d.lr, help="SGD learning rate (default %(default)s; momentum 0.9, weight decay 5e-4)")
+    g.add_argument("--lr", type=float, help="SGD learning rate (default 0.02, with --features 0.005; momentum 0.9)")
+    g.add_argument("--weight-decay", type=float, help="SGD weight decay (default 5e-4, with --features 0)")
     g.add_argument("--lr-step", type=int, help="epoch after which the learning rate is multiplied by 0.1 (default: half the epochs; 0: never)")
     g.add_argument("--seed", type=int, default=d.seed, help="seed for noise, splits, initialisation and augmentation (default %(default)s)")
     g.add_argument("--device", default=d.device, help="auto (CUDA when available), cpu or cuda (default %(default)s)")
@@ -84,7 +90,7 @@ def _add_detect_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--epochs", type=int, help=f"most epochs to train; training stops at the tipping point (default "
                    f"{PAPER_EPOCHS} on CUDA, {CPU_EPOCHS['folder']} on CPU)")
     g.add_argument("--batch-size", type=int, default=d.batch_size, help="default %(default)s")
-    g.add_argument("--lr", type=float, default=d.lr, help="SGD learning rate (default %(default)s)")
+    g.add_argument("--lr", type=float, help="SGD learning rate (default 0.02)")
     g.add_argument("--seed", type=int, default=d.seed, help="seed for initialisation and augmentation (default %(default)s)")
     g.add_argument("--device", default=d.device, help="auto (CUDA when available), cpu or cuda (default %(default)s)")
     g.add_argument("--noisy-groups", type=_groups, default=d.noisy_groups, help="groups flagged as label issues, e.g. 4 (the paper) or 3,4")
@@ -114,7 +120,8 @@ def config_from_args(a) -> TrainConfig:
                        epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, lr_step=a.lr_step, val_fraction=a.val_fraction,
                        subset=a.subset, seed=a.seed, device=a.device, image_size=a.image_size,
                        tipping_window=a.tipping_window, tipping_min_epoch=a.tipping_min_epoch, confidence=a.confidence,
-                       otsu=a.otsu, noisy_groups=a.noisy_groups, amp=a.amp, channels_last=a.channels_last, compile=a.compile)
+                       otsu=a.otsu, noisy_groups=a.noisy_groups, amp=a.amp, channels_last=a.channels_last, compile=a.compile,
+                       weight_decay=a.weight_decay, features=a.features)
 
 def format_summary(s: dict, out) -> str:
     "The lines `bkd train` prints at the end."

@@ -657,6 +657,7 @@ class NoisyDataset:
     std: tuple
     hflip: bool                  # do horizontal flips preserve the label?
     noise: str
+    front_end: dict | None = None  # how features were made, when the images were replaced by features
 
     @property
     def num_classes(self) -> int: return len(self.classes)

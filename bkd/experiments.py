@@ -16,6 +16,7 @@ import torch
 
 from .core import BkdError, atomic_write, save_json, save_npy
 from .data import load_dataset, split_indices, load_cifarn_labels, CIFARN
+from .features import load_for_config
 from .train import TrainConfig
 from .run import run as run_bkd
 from .otsu import OtsuSplit, otsu_split, confidence_groups, noisy_mask
@@ -26,9 +27,10 @@ from .baselines import (CEResult, train_ce, cross_val_pred_probs, cleanlab_issue
 # %% auto #0
 __all__ = ['CIFAR10N_FILES', 'CIFARN_FILES', 'SCALES', 'CIFARN_SETS', 'CIFAR10_CLASSES', 'Setting', 'scale_settings',
            'missing_requirements', 'train_one', 'train_all', 'Experiment', 'load_experiment', 'load_all', 'detections',
-           'detection_table', 'accuracy_table', 'tipping_table', 'save_table', 'comparison_table',
-           'describe_differences', 'plot_dynamics_grid', 'plot_f1_per_epoch', 'transition_matrix', 'cifarn_label_sets',
-           'cifarn_table', 'plot_transition_matrices', 'PaperPaths', 'paper_paths']
+           'detection_table', 'accuracy_table', 'tipping_table', 'mean_std', 'pm', 'save_table', 'comparison_table',
+           'describe_differences', 'plot_dynamics_grid', 'plot_f1_per_epoch', 'plot_dynamics_bands', 'paper_claims',
+           'claims_markdown', 'transition_matrix', 'cifarn_label_sets', 'cifarn_table', 'plot_transition_matrices',
+           'PaperPaths', 'paper_paths']
 
 # %% ../nbs/15_experiments.ipynb #0672bbdd
 @dataclass(frozen=True)
@@ -39,28 +41,36 @@ class Setting:
     name: str                        # what tables call the dataset, e.g. 'CIFAR-10N'
     data_root: str | None = None     # below the data folder ('' = the folder itself); None = no files needed
     labels: str | None = None        # CIFAR-N label file below the data folder
-    arch: str = "tiny_cnn"
+    arch: str | None = None          # None: TrainConfig's default (tiny_cnn on CPU; mlp with features)
     epochs: int = 20
     subset: int | None = None
-    lr: float = 0.02
-    lr_step: int | None = None       # None: epochs // 2
+    lr: float | None = None          # None: TrainConfig's default (0.02; with features FEATURE_DEFAULTS)
+    lr_step: int | None = None       # None: TrainConfig's default (epochs // 2; with features none)
     batch_size: int = 128
     folds: int = 3                   # K of the K-fold cross-entropy for confident learning
     device: str = "auto"
-    seed: int = 0
+    seeds: tuple = (0,)              # one run of every method per seed; tables give mean and std over seeds
     threads: int | None = None       # torch CPU threads while training (None: torch's default, all cores)
+    features: str | None = None      # a label-free front end (bkd.features) and MLP heads; None: pixels
+    weight_decay: float | None = None  # None: TrainConfig's default
+    kfold_epochs: str | int | None = None  # epochs of each K-fold network: None = epochs; "selected" = the epoch that
+                                           # the noisy validation split selects for plain CE on the same labels and seed
 
-    def config(self, noise: str, data=None) -> TrainConfig:
-        "The `TrainConfig` of label set `noise`, with file paths resolved below the data folder `data`."
+    def config(self, noise: str, data=None, seed: int | None = None) -> TrainConfig:
+        "The `TrainConfig` of label set `noise` and `seed` (default: the first), with paths resolved below `data`."
         if noise not in self.noises: raise BkdError(f"{noise!r} is not one of this setting's label sets ({', '.join(self.noises)})")
+        seed = self.seeds[0] if seed is None else seed
+        if seed not in self.seeds: raise BkdError(f"seed {seed} is not one of this setting's seeds {self.seeds}")
         here = lambda rel: None if rel is None else str((Path(data or ".") / rel).resolve())
         return TrainConfig(dataset=self.dataset, noise=noise, data_root=here(self.data_root), labels=here(self.labels),
                            arch=self.arch, epochs=self.epochs, subset=self.subset, lr=self.lr, lr_step=self.lr_step,
-                           batch_size=self.batch_size, device=self.device, seed=self.seed)
+                           batch_size=self.batch_size, device=self.device, seed=seed, features=self.features,
+                           weight_decay=self.weight_decay)
 
-    def key(self, noise: str) -> str:
-        "The folder name of one label set's results, e.g. `cifar10n-worst`."
-        return f"{self.name.lower().replace('-', '')}-{noise.replace(':', '').replace('.', 'p')}"
+    def key(self, noise: str, seed: int | None = None) -> str:
+        "The folder name of one label set's (and, with several seeds, one seed's) results, e.g. `cifar10n-worst-s1`."
+        base = f"{self.name.lower().replace('-', '')}-{noise.replace(':', '').replace('.', 'p')}"
+        return base if len(self.seeds) == 1 else f"{base}-s{self.seeds[0] if seed is None else seed}"
 
 # %% ../nbs/15_experiments.ipynb #7e72de9b
 CIFAR10N_FILES = dict(images="cifar10-jpeg.tar.gz", labels="cifar-n/CIFAR-10_human.pt")
@@ -68,9 +78,15 @@ CIFARN_FILES = {"CIFAR-10N": "cifar-n/CIFAR-10_human.pt", "CIFAR-100N": "cifar-n
 
 SCALES = {
     "smoke": (Setting("digits", ("sym:0.1", "sym:0.2", "sym:0.4"), "digits", arch="tiny_cnn", epochs=8, lr=0.05,
-                      device="cpu", threads=1),),
+                      device="cpu", threads=1),
+              Setting("digits", ("sym:0.4",), "digits-kmeans", features="kmeans", epochs=8, seeds=(0, 1),
+                      device="cpu", threads=1, kfold_epochs="selected")),
     "cpu": (Setting("folder", ("aggre", "rand1", "worst"), "CIFAR-10N", data_root=CIFAR10N_FILES["images"],
-                    labels=CIFAR10N_FILES["labels"], arch="tiny_cnn", epochs=20, subset=5000, device="cpu"),),
+                    labels=CIFAR10N_FILES["labels"], features="kmeans", epochs=60, seeds=(0, 1, 2), device="cpu",
+                    kfold_epochs="selected"),),
+    "cpu-cnn": (Setting("folder", ("aggre", "rand1", "worst"), "CIFAR-10N", data_root=CIFAR10N_FILES["images"],
+                        labels=CIFAR10N_FILES["labels"], arch="tiny_cnn", epochs=20, lr=0.02, subset=5000,
+                        device="cpu"),),
     "paper": (Setting("cifar10", ("aggre", "rand1", "rand2", "rand3", "worst"), "CIFAR-10N", data_root="",
                       labels=CIFARN_FILES["CIFAR-10N"], arch="preact_resnet18", epochs=300, device="cuda"),
               Setting("cifar100", ("noisy",), "CIFAR-100N", data_root="", labels=CIFARN_FILES["CIFAR-100N"],
@@ -111,17 +127,18 @@ def _same_config(folder: Path, cfg: TrainConfig, extra: dict | None = None) -> b
     try: return json.loads(f.read_text()) == {**cfg.to_dict(), **(extra or {})}
     except (OSError, json.JSONDecodeError): return False
 
-def train_one(setting: Setting, noise: str, data, runs, progress: bool = True, log=print) -> Path:
-    "Train BKD, cross-entropy and K-fold cross-entropy on one label set (reusing finished results); returns its folder."
+def train_one(setting: Setting, noise: str, data, runs, progress: bool = True, log=print, seed: int | None = None) -> Path:
+    "Train BKD, cross-entropy and K-fold cross-entropy on one label set and seed (reusing finished results); returns its folder."
     before = torch.get_num_threads()
     torch.set_num_threads(setting.threads or before)
-    try: return _train_one(setting, noise, data, runs, progress, log)
+    try: return _train_one(setting, noise, data, runs, progress, log, seed)
     finally: torch.set_num_threads(before)
 
-def _train_one(setting, noise, data, runs, progress, log) -> Path:
-    cfg = setting.config(noise, data).resolve()
-    out = Path(runs) / setting.key(noise)
-    ds = load_dataset(cfg.dataset, cfg.noise, cfg.data_root, cfg.labels, seed=cfg.seed, progress=progress)
+def _train_one(setting, noise, data, runs, progress, log, seed=None) -> Path:
+    cfg = setting.config(noise, data, seed).resolve()
+    key = setting.key(noise, cfg.seed)
+    out = Path(runs) / key
+    ds = load_for_config(cfg, progress=progress, log=log)
     train_idx, val_idx = split_indices(ds.y_noisy, cfg.val_fraction, cfg.subset, cfg.seed)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_write(out / "split.npz", "wb") as f:
@@ -129,30 +146,34 @@ def _train_one(setting, noise, data, runs, progress, log) -> Path:
     # BKD: its run folder refuses a different configuration, so a stale one is started afresh
     bkd_dir = out / "bkd"
     stale = (bkd_dir / "config.json").is_file() and not _same_config(bkd_dir, cfg)
-    log(f"{setting.key(noise)}: BKD" + (" (settings changed: training again)" if stale else ""))
+    log(f"{key}: BKD" + (" (settings changed: training again)" if stale else ""))
     run_bkd(cfg, bkd_dir, overwrite=stale, progress=progress, log=lambda *a: None)
     ce_dir = out / "ce"
     if (ce_dir / "summary.json").is_file() and _same_config(ce_dir, cfg):
-        log(f"{setting.key(noise)}: cross-entropy (cached)")
+        log(f"{key}: cross-entropy (cached)")
     else:
-        log(f"{setting.key(noise)}: cross-entropy")
+        log(f"{key}: cross-entropy")
         (ce_dir / "config.json").unlink(missing_ok=True)
         train_ce(ds, train_idx, val_idx, cfg, progress=progress, record_losses=True).save(ce_dir)
         save_json(cfg.to_dict(), ce_dir / "config.json")
-    kf_dir, extra = out / "kfold", dict(folds=setting.folds)
+    kf_epochs = setting.kfold_epochs
+    if kf_epochs == "selected": kf_epochs = CEResult.load(ce_dir).best_epoch    # label-free: noisy validation
+    kcfg = cfg if kf_epochs is None else replace(cfg, epochs=int(kf_epochs))
+    kf_dir, extra = out / "kfold", dict(folds=setting.folds, kfold_epochs=kcfg.epochs)
     if (kf_dir / "pred_probs.npy").is_file() and _same_config(kf_dir, cfg, extra):
-        log(f"{setting.key(noise)}: {setting.folds}-fold cross-entropy (cached)")
+        log(f"{key}: {setting.folds}-fold cross-entropy (cached)")
     else:
-        log(f"{setting.key(noise)}: {setting.folds}-fold cross-entropy")
+        log(f"{key}: {setting.folds}-fold cross-entropy")
         (kf_dir / "config.json").unlink(missing_ok=True)
-        save_npy(cross_val_pred_probs(ds, train_idx, cfg, folds=setting.folds, seed=cfg.seed, progress=progress),
+        save_npy(cross_val_pred_probs(ds, train_idx, kcfg, folds=setting.folds, seed=cfg.seed, progress=progress),
                  kf_dir / "pred_probs.npy")
         save_json({**cfg.to_dict(), **extra}, kf_dir / "config.json")
     return out
 
 def train_all(scale: str, data, runs, progress: bool = True, log=print) -> list[Path]:
-    "`train_one` for every label set of every dataset of `scale`; returns the result folders."
-    return [train_one(s, n, data, runs, progress, log) for s in scale_settings(scale) for n in s.noises]
+    "`train_one` for every label set and seed of every dataset of `scale`; returns the result folders."
+    return [train_one(s, n, data, runs, progress, log, seed) for s in scale_settings(scale) for n in s.noises
+            for seed in s.seeds]
 
 # %% ../nbs/15_experiments.ipynb #fa061ca7
 @dataclass
@@ -170,13 +191,14 @@ class Experiment:
     bkd_flagged: np.ndarray     # training split
     ce: CEResult
     kfold_probs: np.ndarray
+    seed: int = 0
 
     @property
     def detection_epoch(self) -> int: return int(self.bkd["detection_epoch"])
     @property
     def split(self) -> OtsuSplit: return OtsuSplit(**self.bkd["otsu"])
 
-def load_experiment(folder, dataset: str = "", noise: str = "") -> Experiment:
+def load_experiment(folder, dataset: str = "", noise: str = "", seed: int | None = None) -> Experiment:
     "Read a `train_one` result folder."
     folder = Path(folder)
     for f in ("split.npz", "bkd/summary.json", "ce/summary.json", "kfold/pred_probs.npy"):
@@ -191,11 +213,13 @@ def load_experiment(folder, dataset: str = "", noise: str = "") -> Experiment:
                       y_noisy=sp["y_noisy"][idx], is_noisy=(sp["y_noisy"] != sp["y_clean"])[idx], bkd=bkd,
                       bkd_history=hist, p_agree=np.load(folder / "bkd/p_agree.npy")[idx],
                       bkd_flagged=np.load(folder / "bkd/detection.npy")[idx], ce=ce,
-                      kfold_probs=np.load(folder / "kfold/pred_probs.npy"))
+                      kfold_probs=np.load(folder / "kfold/pred_probs.npy"),
+                      seed=int(bkd["config"]["seed"]) if seed is None else seed)
 
 def load_all(scale: str, runs) -> list[Experiment]:
-    "Every label set of `scale`, in the order of `SCALES`."
-    return [load_experiment(Path(runs) / s.key(n), s.name, n) for s in scale_settings(scale) for n in s.noises]
+    "Every label set and seed of `scale`, in the order of `SCALES`."
+    return [load_experiment(Path(runs) / s.key(n, seed), s.name, n, seed) for s in scale_settings(scale)
+            for n in s.noises for seed in s.seeds]
 
 # %% ../nbs/15_experiments.ipynb #3d7c0b74
 def _p_given(e: Experiment, epoch: int) -> np.ndarray:
@@ -209,7 +233,8 @@ def detections(e: Experiment) -> dict:
             "CE low confidence (selected epoch)": (low_confidence(_p_given(e, sel)), sel),
             "CE low confidence (last epoch)": (low_confidence(_p_given(e, last)), last),
             "Confident learning (K-fold CE + cleanlab)": (cleanlab_issues(e.y_noisy, e.kfold_probs), last),
-            "Small-loss GMM (CE loss at tipping point)": (small_loss_gmm(e.ce.losses[e.detection_epoch - 1]), e.detection_epoch)}
+            "Small-loss GMM (CE loss at tipping point)": (small_loss_gmm(e.ce.losses[e.detection_epoch - 1]), e.detection_epoch),
+            "Small-loss GMM (CE loss at selected epoch)": (small_loss_gmm(e.ce.losses[sel - 1]), sel)}
 
 def detection_table(experiments) -> pd.DataFrame:
     "Precision, recall, F1, estimated and true noise rate of every method on every label set."
@@ -217,7 +242,7 @@ def detection_table(experiments) -> pd.DataFrame:
     for e in experiments:
         for method, (flagged, epoch) in detections(e).items():
             s = detection_scores(flagged, e.is_noisy)
-            rows.append(dict(dataset=e.dataset, noise=e.noise, method=method, epoch=epoch, precision=s["precision"],
+            rows.append(dict(dataset=e.dataset, noise=e.noise, seed=e.seed, method=method, epoch=epoch, precision=s["precision"],
                              recall=s["recall"], f1=s["f1"], noise_estimate=float(np.mean(flagged)),
                              noise_true=float(e.is_noisy.mean())))
     return pd.DataFrame(rows).astype({"epoch": "Int64"})
@@ -226,9 +251,9 @@ def accuracy_table(experiments) -> pd.DataFrame:
     "Clean test accuracy of BKD (agreement prediction) and plain CE: last epoch and noisy-validation-selected epoch."
     rows = []
     for e in experiments:
-        rows.append(dict(dataset=e.dataset, noise=e.noise, method="BKD (agreement)", test_acc_last=e.bkd["test_accuracy_last"],
+        rows.append(dict(dataset=e.dataset, noise=e.noise, seed=e.seed, method="BKD (agreement)", test_acc_last=e.bkd["test_accuracy_last"],
                          test_acc_selected=e.bkd["test_accuracy"], selected_epoch=e.bkd["best_epoch"]))
-        rows.append(dict(dataset=e.dataset, noise=e.noise, method="CE", test_acc_last=e.ce.test_accuracy_last,
+        rows.append(dict(dataset=e.dataset, noise=e.noise, seed=e.seed, method="CE", test_acc_last=e.ce.test_accuracy_last,
                          test_acc_selected=e.ce.test_accuracy_best, selected_epoch=e.ce.best_epoch))
     return pd.DataFrame(rows)
 
@@ -239,12 +264,32 @@ def tipping_table(experiments) -> pd.DataFrame:
         f1 = np.array([np.nan if r["otsu_f1"] is None else r["otsu_f1"] for r in e.bkd_history], float)
         best = int(np.nanargmax(f1)) + 1
         ce_acc = [h.test_accuracy for h in e.ce.history]
-        rows.append(dict(dataset=e.dataset, noise=e.noise, tipping_found=bool(e.bkd["tipping_found"]),
+        m_e = [r["student_confidence"] for r in e.bkd_history]
+        rows.append(dict(dataset=e.dataset, noise=e.noise, seed=e.seed, tipping_found=bool(e.bkd["tipping_found"]),
                          detection_epoch=e.detection_epoch, f1_at_detection=float(f1[e.detection_epoch - 1]),
                          best_f1_epoch=best, best_f1=float(f1[best - 1]),
                          f1_gap=float(f1[best - 1] - f1[e.detection_epoch - 1]),
-                         ce_peak_test_epoch=int(np.argmax(ce_acc)) + 1))
+                         ce_peak_test_epoch=int(np.argmax(ce_acc)) + 1, m_e_peak_epoch=int(np.argmax(m_e)) + 1,
+                         epochs=len(e.bkd_history)))
     return pd.DataFrame(rows)
+
+def mean_std(df: pd.DataFrame, by=("dataset", "noise", "method"), digits: int = 3) -> pd.DataFrame:
+    "Mean and standard deviation over seeds of every numeric column of `df`, per `by` group; `n_seeds` counts them."
+    by = [c for c in by if c in df.columns]
+    num = [c for c in df.columns if c not in by and c != "seed" and pd.api.types.is_numeric_dtype(df[c])]
+    g = df.groupby(by, sort=False)
+    out = g[num].mean().astype(float).add_suffix("_mean").join(g[num].std(ddof=1).astype(float).add_suffix("_std"))
+    out = out[[f"{c}_{s}" for c in num for s in ("mean", "std")]]
+    out.insert(0, "n_seeds", g.size())
+    return out.reset_index()
+
+def pm(df: pd.DataFrame, cols, digits: int = 3) -> pd.DataFrame:
+    "The `mean_std` table with each of `cols` as one text column 'mean ± std' (for reading)."
+    out = df[[c for c in df.columns if not any(c.startswith(f"{k}_") for k in cols)]].copy()
+    for c in cols:
+        s = df[f"{c}_std"].fillna(0)
+        out[c] = [f"{m:.{digits}f} ± {v:.{digits}f}" for m, v in zip(df[f"{c}_mean"], s)]
+    return out
 
 # %% ../nbs/15_experiments.ipynb #09b8778c
 def save_table(df: pd.DataFrame, stem, digits: int = 3) -> list[Path]:
@@ -282,15 +327,19 @@ def _demo_experiment(epochs: int = 4) -> Experiment:
 
 # %% ../nbs/15_experiments.ipynb #8caa4c12
 def comparison_table(detection: pd.DataFrame, accuracy: pd.DataFrame) -> pd.DataFrame:
-    "Per label set: BKD's detection F1 vs the best baseline's, and BKD's test accuracy vs plain CE's."
+    "Per label set, means over seeds: BKD's detection F1 vs the best baseline's, and BKD's test accuracy vs plain CE's."
+    keys = ["dataset", "noise", "method"]
+    det = detection.groupby(keys, sort=False).f1.agg(["mean", "std"]).reset_index()
+    acc = accuracy.groupby(keys, sort=False)[["test_acc_selected", "test_acc_last"]].mean().reset_index()
     rows = []
-    for (ds, noise), d in detection.groupby(["dataset", "noise"], sort=False):
+    for (ds, noise), d in det.groupby(["dataset", "noise"], sort=False):
         bkd = d[d.method.str.startswith("BKD")].iloc[0]
-        base = d[~d.method.str.startswith("BKD")].sort_values("f1", ascending=False).iloc[0]
-        a = accuracy[(accuracy.dataset == ds) & (accuracy.noise == noise)].set_index("method")
+        base = d[~d.method.str.startswith("BKD")].sort_values("mean", ascending=False, kind="stable").iloc[0]
+        a = acc[(acc.dataset == ds) & (acc.noise == noise)].set_index("method")
         ab, ac = a.loc["BKD (agreement)"], a.loc["CE"]
-        rows.append(dict(dataset=ds, noise=noise, bkd_f1=bkd.f1, best_baseline=base.method, best_baseline_f1=base.f1,
-                         f1_diff=bkd.f1 - base.f1, bkd_acc_selected=ab.test_acc_selected,
+        rows.append(dict(dataset=ds, noise=noise, bkd_f1=bkd["mean"], bkd_f1_std=bkd["std"], best_baseline=base.method,
+                         best_baseline_f1=base["mean"], best_baseline_f1_std=base["std"],
+                         f1_diff=bkd["mean"] - base["mean"], bkd_acc_selected=ab.test_acc_selected,
                          ce_acc_selected=ac.test_acc_selected, acc_diff_selected=ab.test_acc_selected - ac.test_acc_selected,
                          bkd_acc_last=ab.test_acc_last, ce_acc_last=ac.test_acc_last,
                          acc_diff_last=ab.test_acc_last - ac.test_acc_last))
@@ -356,6 +405,118 @@ def plot_f1_per_epoch(experiments, title: str = ""):
     axes[0, 0].set_ylabel("detection F1")
     if title: fig.suptitle(title)
     return fig
+
+# %% ../nbs/15_experiments.ipynb #c6c3baea
+def _band(ax, x, ys, color, label, ls="-"):
+    "Mean of the rows of `ys` over `x` with a band of one standard deviation (no band for a single row)."
+    ys = np.asarray(ys, float)
+    m = np.nanmean(ys, 0)
+    ax.plot(x, m, color=color, ls=ls, label=label)
+    if len(ys) > 1: ax.fill_between(x, m - np.nanstd(ys, 0, ddof=1), m + np.nanstd(ys, 0, ddof=1), color=color, alpha=0.2, lw=0)
+
+def _groups_of(experiments) -> dict:
+    "`(dataset, noise) -> [experiments of every seed]`, in order."
+    out = {}
+    for e in experiments: out.setdefault((e.dataset, e.noise), []).append(e)
+    return out
+
+def plot_dynamics_bands(experiments, title: str = ""):
+    "Per label set: m_e, per-epoch Otsu F1, CE's clean test accuracy and CE's fit to the noisy labels, mean ± std over seeds."
+    groups = _groups_of(experiments)
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.6 * len(groups), 3.8), squeeze=False, constrained_layout=True,
+                             sharey=True)
+    for ax, ((ds, noise), es) in zip(axes[0], groups.items()):
+        n = min(len(e.bkd_history) for e in es)
+        ep = np.arange(1, n + 1)
+        _band(ax, ep, [_series(e.bkd_history, "student_confidence")[:n] for e in es], "C0", "BKD: student confidence $m_e$")
+        _band(ax, ep, [_series(e.bkd_history, "otsu_f1")[:n] for e in es], "C1", "BKD: Otsu F1 at each epoch")
+        nc = min(len(e.ce.history) for e in es)
+        ce_ep = np.arange(1, nc + 1)
+        _band(ax, ce_ep, [[h.test_accuracy for h in e.ce.history[:nc]] for e in es], "0.35", "CE: clean test accuracy")
+        _band(ax, ce_ep, [[h.train_fit for h in e.ce.history[:nc]] for e in es], "C3", "CE: fit to the noisy labels", ls="--")
+        for e in es: ax.plot([e.detection_epoch], [0.02], "|", color="C0", ms=12, mew=2)
+        ax.set(title=f"{ds} {noise} ({len(es)} seed{'s' if len(es) > 1 else ''})", xlabel="epoch", ylim=(0, 1))
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("value (mean ± std over seeds)")
+    axes[0, 0].legend(fontsize=7, loc="upper left")
+    if title: fig.suptitle(title)
+    return fig
+
+# %% ../nbs/15_experiments.ipynb #f8b0f075
+def _ms(v) -> str:
+    v = np.asarray(v, float)
+    return f"{np.mean(v):.3f} ± {np.std(v, ddof=1):.3f}" if len(v) > 1 else f"{np.mean(v):.3f}"
+
+def _verdict(holds: list[bool]) -> str:
+    return "confirmed" if all(holds) else "refuted" if not any(holds) else "mixed"
+
+def paper_claims(experiments) -> list[dict]:
+    "Claims C1-C4 with a verdict and the evidence per label set (means ± std over seeds); rules in the notebook."
+    groups = _groups_of(experiments)
+    det, acc, tip = detection_table(experiments), accuracy_table(experiments), tipping_table(experiments)
+    out = []
+    # C1
+    rows, holds = [], []
+    for (ds, noise), es in groups.items():
+        t = tip[(tip.dataset == ds) & (tip.noise == noise)]
+        E = int(t.epochs.min())
+        tol = max(2, int(np.ceil(0.1 * E)))
+        dist = (t.detection_epoch - t.ce_peak_test_epoch).abs()
+        ok = bool(t.tipping_found.all() and dist.mean() <= tol)
+        late = (t.m_e_peak_epoch > 0.9 * E).mean() > 0.5 and t.ce_peak_test_epoch.mean() <= E / 2
+        holds.append(ok)
+        rows.append(f"{ds} {noise}: tipping point found in {int(t.tipping_found.sum())} of {len(t)} seeds; detection "
+                    f"epoch {_ms(t.detection_epoch)}, CE clean-accuracy peak {_ms(t.ce_peak_test_epoch)}, best-F1 epoch "
+                    f"{_ms(t.best_f1_epoch)}, m_e's maximum at epoch {_ms(t.m_e_peak_epoch)} of {E}"
+                    + (" (m_e still rising at the end while CE peaked early)" if late else "")
+                    + f"; F1 lost against the best epoch {_ms(t.f1_gap)}")
+    out.append(dict(claim="C1", text="the peak of the student's confidence m_e marks the start of memorisation",
+                    verdict=_verdict(holds), evidence=rows))
+    # C2
+    rows, holds = [], []
+    for (ds, noise), es in groups.items():
+        d = det[(det.dataset == ds) & (det.noise == noise) & det.method.str.startswith("BKD")]
+        err = (d.noise_estimate - d.noise_true).abs()
+        holds.append(bool(err.mean() <= 0.05))
+        rows.append(f"{ds} {noise}: estimate {_ms(d.noise_estimate)} against the true rate {_ms(d.noise_true)} "
+                    f"(absolute error {_ms(err)})")
+    out.append(dict(claim="C2", text="the Otsu estimate approximates the true noise rate", verdict=_verdict(holds),
+                    evidence=rows))
+    # C3
+    rows, holds = [], []
+    for (ds, noise), es in groups.items():
+        d = det[(det.dataset == ds) & (det.noise == noise)]
+        f1 = d.groupby("method", sort=False).f1
+        means = f1.mean()
+        bkd_name = [m for m in means.index if m.startswith("BKD")][0]
+        best = means.drop(bkd_name).idxmax()
+        holds.append(bool(means[bkd_name] > means[best]))
+        rows.append(f"{ds} {noise}: BKD F1 {_ms(f1.get_group(bkd_name))}; best baseline {best} {_ms(f1.get_group(best))}")
+    out.append(dict(claim="C3", text="BKD detects wrong labels better than the baselines", verdict=_verdict(holds),
+                    evidence=rows))
+    # C4
+    rows, holds = [], []
+    for (ds, noise), es in groups.items():
+        a = acc[(acc.dataset == ds) & (acc.noise == noise)]
+        b, c = a[a.method == "BKD (agreement)"], a[a.method == "CE"]
+        holds.append(bool(b.test_acc_selected.mean() > c.test_acc_selected.mean()))
+        rows.append(f"{ds} {noise}: test accuracy at the selected epoch BKD {_ms(b.test_acc_selected)} vs CE "
+                    f"{_ms(c.test_acc_selected)}; at the last epoch BKD {_ms(b.test_acc_last)} vs CE {_ms(c.test_acc_last)}")
+    out.append(dict(claim="C4", text="BKD's training gives higher clean test accuracy than plain CE",
+                    verdict=_verdict(holds), evidence=rows))
+    n_seeds = min(len(es) for es in groups.values())
+    for c in out: c["seeds"] = n_seeds
+    return out
+
+def claims_markdown(claims: list[dict], scale: str, where: str = "") -> str:
+    "The claims as a Markdown page (what `paper/05_claims` writes)."
+    lines = [f"# The paper's claims at the {scale} scale", "",
+             "Generated by `paper/05_claims.ipynb` from the runs of this scale (`make paper SCALE=" + scale + "`); "
+             "the rules behind each verdict are in `nbs/15_experiments.ipynb` (`paper_claims`)." + (f" {where}" if where else ""), ""]
+    for c in claims:
+        seeds = "" if c["seeds"] > 1 else " (one seed only: no error bars)"
+        lines += [f"## {c['claim']}: {c['text']} — **{c['verdict']}**{seeds}", ""] + [f"- {r}" for r in c["evidence"]] + [""]
+    return "\n".join(lines)
 
 # %% ../nbs/15_experiments.ipynb #c1b579b8
 def transition_matrix(y_noisy, y_clean, num_classes: int) -> np.ndarray:

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from .core import BkdError
 
 # %% auto #0
-__all__ = ['ARCHS', 'PreActBlock', 'PreActResNet18', 'SmallCNN', 'make_model']
+__all__ = ['ARCHS', 'PreActBlock', 'PreActResNet18', 'SmallCNN', 'MLP', 'make_model']
 
 # %% ../nbs/03_models.ipynb #3af09533
 class PreActBlock(nn.Module):
@@ -66,11 +66,21 @@ class SmallCNN(nn.Module):
     def forward(self, x):
         return self.linear(F.adaptive_avg_pool2d(self.features(x), 1).flatten(1))
 
+# %% ../nbs/03_models.ipynb #3f0b93a5
+class MLP(nn.Module):
+    "Linear-ReLU-linear head on feature vectors `(B, D)`: the network of the frozen-feature scale."
+    def __init__(self, num_classes: int = 10, in_features: int = 1600, hidden: int = 512):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, num_classes))
+
+    def forward(self, x): return self.net(x)
+
 # %% ../nbs/03_models.ipynb #4caca581
 ARCHS = {
     "preact_resnet18": lambda nc, ci: PreActResNet18(nc, ci),
     "small_cnn": lambda nc, ci: SmallCNN(nc, ci, width=32),
     "tiny_cnn": lambda nc, ci: SmallCNN(nc, ci, width=16),
+    "mlp": lambda nc, ci: MLP(nc, ci),                     # ci: the feature dimension
 }
 
 def make_model(arch: str, num_classes: int, in_channels: int = 3) -> nn.Module:

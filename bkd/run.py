@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from .core import BkdError, BkdWarning, save_json, save_npy, save_torch, atomic_write, is_atomic_temp, remove_stale_temps
 from .data import load_dataset, split_indices
+from .features import load_for_config
 from .train import TrainConfig, Trainer
 
 # %% auto #0
@@ -132,7 +133,7 @@ def write_results(trainer: Trainer, data, out: Path, figures: Path, seconds: flo
         test_accuracy_last=last.test_accuracy, val_accuracy_best=best["score"] if len(trainer.val_idx) else None,
         n_train=int(len(idx)), n_val=int(len(trainer.val_idx)), n_test=int(len(data.y_test)),
         epochs=trainer.epoch, seconds=round(seconds, 2), device=str(trainer.device),
-        torch=torch.__version__, config=trainer.cfg.to_dict())
+        torch=torch.__version__, config=trainer.cfg.to_dict(), front_end=data.front_end)
     save_npy(_full(n, idx, det["p_agree"], np.nan, np.float32), out / "p_agree.npy")
     save_npy(_full(n, idx, det["groups"], 0, np.int8), out / "groups.npy")
     figures.mkdir(parents=True, exist_ok=True)
@@ -172,8 +173,7 @@ def run(cfg: TrainConfig, out, figures=None, overwrite: bool = False, progress: 
     _check_writable(out)
     if figures != out / "figures": _check_writable(figures, "--figures")
     cfg = cfg.resolve()
-    data = load_dataset(cfg.dataset, cfg.noise, cfg.data_root, cfg.labels, seed=cfg.seed, image_size=cfg.image_size,
-                        cache_dir=cache_dir, progress=progress)
+    data = load_for_config(cfg, cache_dir=cache_dir, progress=progress, log=log)
     train_idx, val_idx = split_indices(data.y_noisy, cfg.val_fraction, cfg.subset, cfg.seed)
     state = _prepare_out(out, cfg, overwrite, log)
     if state is not None and (out / "summary.json").exists() and state["epoch"] >= cfg.epochs:

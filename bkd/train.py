@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from .core import BkdError, resolve_device, seed_everything
 from .augment import BatchAugment
+from .features import input_pipeline
 from .models import make_model
 from .blind import blind_loss, agreement, sharpened_target, soft_cross_entropy, GROUP_ALPHAS
 from .tipping import TippingPoint
@@ -26,13 +27,16 @@ from .otsu import otsu_split, confidence_groups, group_alphas, noisy_mask, OtsuS
 from .metrics import detection_scores, accuracy
 
 # %% auto #0
-__all__ = ['PAPER_EPOCHS', 'CPU_EPOCHS', 'CPU_ARCHS', 'native_bf16', 'TrainConfig', 'bkd_step', 'make_optimizer', 'EpochRecord',
-           'Trainer']
+__all__ = ['PAPER_EPOCHS', 'CPU_EPOCHS', 'CPU_ARCHS', 'FEATURE_DEFAULTS', 'native_bf16', 'TrainConfig', 'bkd_step',
+           'make_optimizer', 'EpochRecord', 'Trainer']
 
 # %% ../nbs/08_train.ipynb #12b35d50
 PAPER_EPOCHS = 300
 CPU_EPOCHS = {"digits": 60, "cifar10": 30, "cifar100": 30, "folder": 30}
 CPU_ARCHS = {"digits": "small_cnn"}   # every other dataset: tiny_cnn (32x32 images are 16x the work of 8x8 digits)
+# MLP heads on frozen features (--features): 60 epochs, constant lr, no weight decay (paper/README.md says how these
+# were chosen, on the noisy validation split only)
+FEATURE_DEFAULTS = dict(arch="mlp", epochs=60, lr=0.005, weight_decay=0.0, lr_step=0)
 
 def native_bf16(device: torch.device) -> bool:
     "Whether `device` does bf16 arithmetic in hardware: a CUDA GPU with bf16 support, or a CPU with AVX512-BF16 or AMX."
@@ -51,9 +55,9 @@ class TrainConfig:
     arch: str | None = None           # preact_resnet18 on CUDA; on CPU CPU_ARCHS (small_cnn for digits, else tiny_cnn)
     epochs: int | None = None         # 300 on CUDA, CPU_EPOCHS on CPU
     batch_size: int = 128
-    lr: float = 0.02
+    lr: float | None = None           # 0.02; with features FEATURE_DEFAULTS
     momentum: float = 0.9
-    weight_decay: float = 5e-4
+    weight_decay: float | None = None # 5e-4; with features 0
     lr_step: int | None = None        # epoch (counted from 1) after which lr is multiplied by lr_gamma; None: epochs // 2
     lr_gamma: float = 0.1
     val_fraction: float = 0.1
@@ -71,20 +75,35 @@ class TrainConfig:
     amp: bool | None = None           # bf16 autocast; default: on where the device has bf16 arithmetic (native_bf16)
     channels_last: bool | None = None # channels-last images and weights; default on
     compile: bool = False
+    features: str | None = None       # a label-free front end (bkd.features, e.g. 'kmeans') and MLP heads; None: pixels
 
     def resolve(self) -> "TrainConfig":
         "A copy with every default filled in for this machine; raises `BkdError` for invalid values."
         c = copy.deepcopy(self)
         dev = resolve_device(c.device)
         cuda = dev.type == "cuda"
+        if c.features is not None:
+            from bkd.features import FRONT_ENDS
+            if c.features not in FRONT_ENDS:
+                raise BkdError(f"unknown --features {c.features!r}: use one of {', '.join(FRONT_ENDS)}")
+            for k, v in FEATURE_DEFAULTS.items():
+                if getattr(c, k) is None: setattr(c, k, v)
+            if c.arch != "mlp": raise BkdError(f"--features trains MLP heads: --arch {c.arch} needs images (drop --features)")
+            if c.channels_last: raise BkdError("--channels-last applies to images, not to --features")
+            c.channels_last = False
+        elif c.arch == "mlp":
+            raise BkdError("--arch mlp trains on feature vectors: add --features kmeans")
         if c.arch is None: c.arch = "preact_resnet18" if cuda else CPU_ARCHS.get(c.dataset, "tiny_cnn")
         if c.epochs is None: c.epochs = PAPER_EPOCHS if cuda else CPU_EPOCHS.get(c.dataset, 40)
+        if c.lr is None: c.lr = 0.02
+        if c.weight_decay is None: c.weight_decay = 5e-4
         if c.lr_step is None: c.lr_step = c.epochs // 2
         if c.amp is None: c.amp = native_bf16(dev)
         if c.channels_last is None: c.channels_last = True
         c.alphas, c.noisy_groups = tuple(c.alphas), tuple(c.noisy_groups)
         checks = [(c.epochs >= 1, "--epochs must be at least 1"), (c.batch_size >= 1, "--batch-size must be at least 1"),
-                  (c.lr > 0, "--lr must be positive"), (0 <= c.val_fraction < 0.5, "--val-fraction must be in [0, 0.5)"),
+                  (c.lr > 0, "--lr must be positive"),
+                  (c.weight_decay >= 0, "--weight-decay must not be negative"), (0 <= c.val_fraction < 0.5, "--val-fraction must be in [0, 0.5)"),
                   (c.confidence in ("train", "eval"), "--confidence must be train or eval"),
                   (c.otsu in ("bkd", "classic"), "--otsu must be bkd or classic"),
                   (len(c.alphas) == 4 and all(0 <= a <= 1 for a in c.alphas), "alphas must be four numbers in [0, 1]"),
@@ -153,13 +172,16 @@ class Trainer:
             raise BkdError(f"the training split has {len(self.train_idx)} samples, fewer than one batch of {cfg.batch_size}")
         seed_everything(cfg.seed)
         C, ch = data.num_classes, data.x_train.shape[1]
-        fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        if (data.x_train.ndim == 2) != (cfg.arch == "mlp"):
+            raise BkdError(f"--arch {cfg.arch} needs {'feature vectors (--features)' if cfg.arch == 'mlp' else 'images'}, "
+                           f"but the data are {'features' if data.x_train.ndim == 2 else 'images'}")
+        self.fmt = fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.teacher = make_model(cfg.arch, C, ch).to(self.device, memory_format=fmt)
         self.student = make_model(cfg.arch, C, ch).to(self.device, memory_format=fmt)
         self.steps_per_epoch = len(self.train_idx) // cfg.batch_size      # the last partial batch is dropped
         self.optimizer, self.scheduler = make_optimizer(self.teacher, self.student, cfg, self.steps_per_epoch)
         self.step = torch.compile(bkd_step) if cfg.compile else bkd_step
-        self.aug = BatchAugment(data.mean, data.std, hflip=data.hflip)
+        self.aug = input_pipeline(data)                    # augmentation for images, pass-through for features
         self.gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
         # data on the training device, once
         x = data.x_train
@@ -190,7 +212,7 @@ class Trainer:
             empty = torch.zeros(0, self.data.num_classes, device=self.device)
             return empty, empty.clone()
         ts, ss = [], []
-        fmt = torch.channels_last if self.cfg.channels_last else torch.contiguous_format
+        fmt = self.fmt
         for i in range(0, len(x_uint8), self.cfg.eval_batch_size):
             xb = self.aug(x_uint8[i:i + self.cfg.eval_batch_size].to(self.device), train=False).contiguous(memory_format=fmt)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.amp):
@@ -207,7 +229,7 @@ class Trainer:
         "One pass over the training split; returns mean CE, mean blind loss, mean student max-softmax."
         cfg, dev = self.cfg, self.device
         self.teacher.train(); self.student.train()
-        fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        fmt = self.fmt
         n, B = len(self.train_idx), cfg.batch_size
         # the epoch's randomness, drawn on the CPU generator and copied to the device once (not once per batch)
         perm = torch.randperm(n, generator=self.gen).to(dev)
@@ -252,6 +274,9 @@ class Trainer:
         t, s = self.logits(self.x_train)
         p_agree = _to_np(agreement(t, s).gather(1, self.y_train.view(-1, 1)).squeeze(1))
         conf_eval = float(s.softmax(1).amax(1).mean())
+        if not (np.isfinite(p_agree).all() and math.isfinite(conf_eval) and math.isfinite(conf_train)):
+            raise BkdError(f"non-finite agreement or confidence after epoch {self.epoch + 1}: the networks diverged and "
+                           f"training stopped (try a lower --lr; the checkpoint of the previous epoch is kept)")
         m = conf_train if self.cfg.confidence == "train" else conf_eval
         e = self.epoch
         self.p_agree_recent[e] = p_agree

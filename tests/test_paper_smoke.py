@@ -17,7 +17,11 @@ DATA = (ROOT / ".." / "shared" / "data").resolve()
 SCRIPT = ROOT / "scripts" / "run_paper.py"
 NOISES = ["sym:0.1", "sym:0.2", "sym:0.4"]
 METHODS = ["BKD (Otsu at tipping point)", "CE low confidence (selected epoch)", "CE low confidence (last epoch)",
-           "Confident learning (K-fold CE + cleanlab)", "Small-loss GMM (CE loss at tipping point)"]
+           "Confident learning (K-fold CE + cleanlab)", "Small-loss GMM (CE loss at tipping point)",
+           "Small-loss GMM (CE loss at selected epoch)"]
+# the smoke scale: the tiny CNN on the digits at three noise rates (one seed), and MLP heads on the label-free
+# k-means features of the digits at 40 % noise with two seeds (the frozen-feature path of the cpu scale, in miniature)
+FEAT, FEAT_SEEDS = "digits-kmeans", [0, 1]
 
 
 def run_paper(*args, timeout=600):
@@ -43,7 +47,8 @@ def test_every_notebook_executed(smoke):
 
 
 def test_figures(smoke):
-    stems = ["dynamics", "f1_per_epoch", "cifarn_transitions"] + [f"agreement_digits-sym0p{r}" for r in (1, 2, 4)]
+    stems = ["dynamics", "dynamics_bands", "f1_per_epoch", "cifarn_transitions", "agreement_digitskmeans-sym0p4-s0"] + \
+            [f"agreement_digits-sym0p{r}" for r in (1, 2, 4)]
     for stem in stems:
         png, pdf = smoke["figures"] / f"{stem}.png", smoke["figures"] / f"{stem}.pdf"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000, png
@@ -51,7 +56,8 @@ def test_figures(smoke):
 
 
 def test_tables_have_all_formats(smoke):
-    for name in ("detection", "accuracy", "tipping", "comparison", "cifarn_noise"):
+    for name in ("detection", "accuracy", "tipping", "comparison", "cifarn_noise", "detection_summary",
+                 "accuracy_summary", "tipping_summary", "agreement"):
         for ext in (".csv", ".md", ".tex"):
             assert (smoke["tables"] / f"{name}{ext}").stat().st_size > 100, f"{name}{ext}"
         assert "\\begin{tabular}" in (smoke["tables"] / f"{name}.tex").read_text()
@@ -59,7 +65,8 @@ def test_tables_have_all_formats(smoke):
 
 
 def test_detection_table_values(smoke):
-    det = pd.read_csv(smoke["tables"] / "detection.csv")
+    det_all = pd.read_csv(smoke["tables"] / "detection.csv")
+    det = det_all[det_all.dataset == "digits"]
     assert det.method.tolist() == METHODS * 3 and det.noise.tolist() == [n for n in NOISES for _ in METHODS]
     for col in ("precision", "recall", "f1", "noise_estimate", "noise_true"):
         assert det[col].between(0, 1).all(), col
@@ -70,27 +77,48 @@ def test_detection_table_values(smoke):
     assert (det.f1 > det.noise_true + 0.3).all(), det[["noise", "method", "f1"]]
     bkd = det[det.method.str.startswith("BKD")]
     np.testing.assert_allclose(bkd.noise_estimate.values, bkd.noise_true.values, atol=0.12)
+    # the feature path: one row per seed and method, and every detector well above chance
+    feat = det_all[det_all.dataset == FEAT]
+    assert feat.seed.tolist() == [s for s in FEAT_SEEDS for _ in METHODS] and feat.method.tolist() == METHODS * 2
+    assert (feat.f1 > feat.noise_true + 0.2).all(), feat[["seed", "method", "f1"]]
+    # the summary over seeds: the mean and std of those rows
+    summ = pd.read_csv(smoke["tables"] / "detection_summary.csv")
+    s = summ[summ.dataset == FEAT].set_index("method")
+    assert (s.n_seeds == 2).all()
+    for m, g in feat.groupby("method"):
+        assert abs(s.loc[m, "f1_mean"] - g.f1.mean()) < 1e-9 and abs(s.loc[m, "f1_std"] - g.f1.std(ddof=1)) < 1e-9
 
 
 def test_accuracy_and_comparison(smoke):
     acc = pd.read_csv(smoke["tables"] / "accuracy.csv")
-    assert acc.method.tolist() == ["BKD (agreement)", "CE"] * 3
+    assert acc.method.tolist() == ["BKD (agreement)", "CE"] * 5
+    acc = acc[acc.dataset == "digits"]
     assert acc.test_acc_last.between(0.85, 1).all() and acc.test_acc_selected.between(0.85, 1).all()
     assert acc.selected_epoch.between(1, 8).all()
     cmp = pd.read_csv(smoke["tables"] / "comparison.csv")
     det = pd.read_csv(smoke["tables"] / "detection.csv")
     for r in cmp.itertuples():
-        d = det[det.noise == r.noise]
-        assert r.best_baseline_f1 == d[~d.method.str.startswith("BKD")].f1.max()
+        d = det[(det.noise == r.noise) & (det.dataset == r.dataset)].groupby("method", sort=False).f1.mean()
+        assert abs(r.best_baseline_f1 - d[~d.index.str.startswith("BKD")].max()) < 1e-12
         assert abs(r.f1_diff - (r.bkd_f1 - r.best_baseline_f1)) < 1e-9
     lines = (smoke["tables"] / "differences.md").read_text().splitlines()
-    assert sum(l.startswith("- digits sym:") for l in lines) == 3
+    assert sum(l.startswith("- digits sym:") for l in lines) == 3 and sum(l.startswith(f"- {FEAT} sym:") for l in lines) == 1
     assert all(("wins" in l or "loses" in l or "tie" in l) for l in lines if l.startswith("- "))
+
+
+def test_claims(smoke):
+    md = (smoke["tables"] / "claims.md").read_text()
+    assert md.startswith("# The paper's claims at the smoke scale")
+    for c in ("C1", "C2", "C3", "C4"):
+        line = next(l for l in md.splitlines() if l.startswith(f"## {c}:"))
+        assert any(f"**{v}**" in line for v in ("confirmed", "refuted", "mixed")), line
+    assert md.count("- digits-kmeans sym:0.4:") == 4 and " ± " in md      # two seeds: mean ± std
+    assert not (ROOT / "paper" / "CLAIMS.md").exists() or "smoke scale" not in (ROOT / "paper" / "CLAIMS.md").read_text()
 
 
 def test_tipping_table(smoke):
     tt = pd.read_csv(smoke["tables"] / "tipping.csv")
-    assert tt.noise.tolist() == NOISES
+    assert tt.noise.tolist() == NOISES + ["sym:0.4"] * 2 and tt.seed.tolist() == [0, 0, 0] + FEAT_SEEDS
     assert tt.detection_epoch.between(1, 8).all() and tt.best_f1_epoch.between(1, 8).all()
     assert (tt.best_f1 >= tt.f1_at_detection).all() and (tt.f1_gap >= 0).all()
 
@@ -117,7 +145,7 @@ def test_second_run_reuses_the_training(smoke):
     assert r.returncode == 0, r.stderr[-3000:]
     out = json.loads((smoke["runs"] / "00_train.ipynb").read_text())
     text = "".join("".join(o.get("text", "")) for c in out["cells"] for o in c.get("outputs", []))
-    assert text.count("(cached)") == 6 and "3-fold cross-entropy\n" not in text
+    assert text.count("(cached)") == 10 and "3-fold cross-entropy\n" not in text
 
 
 def test_failing_notebook_keeps_its_copy_and_fails(tmp_path):
