@@ -27,8 +27,8 @@ from .otsu import OtsuSplit
 from .train import TrainConfig, Trainer
 
 # %% auto #0
-__all__ = ['RANKED_BY', 'images_dataset', 'LabelIssues', 'detect_config', 'detect', 'find_label_issues', 'gallery_html',
-           'plot_label_issues', 'write_report', 'detect_folder']
+__all__ = ['MIN_BATCH', 'RANKED_BY', 'images_dataset', 'LabelIssues', 'fit_batch_size', 'detect_config', 'detect',
+           'find_label_issues', 'gallery_html', 'plot_label_issues', 'write_report', 'detect_folder']
 
 # %% ../nbs/14_detect.ipynb #d65d7778
 def _as_uint8_images(images) -> torch.Tensor:
@@ -80,6 +80,7 @@ class LabelIssues:
     split: OtsuSplit
     scores: dict | None = None   # precision/recall/F1 when the true labels are known
     seconds: float = 0.0
+    batch_size: int = 0          # the batch size the networks trained with
 
     def __len__(self): return len(self.given)
     def __repr__(self):
@@ -115,18 +116,35 @@ class _DetectTrainer(Trainer):
             self.last = (c.cpu().numpy().astype(np.int64), p.float().cpu().numpy())
         return t, s
 
+MIN_BATCH = 16
+
+def fit_batch_size(n: int,                # number of training images
+                   batch_size: int,       # the batch size asked for
+                   min_batch: int = MIN_BATCH,  # the smallest batch size ever chosen
+                   min_steps: int = 4,    # a chosen batch size gives at least this many steps per epoch
+                  ) -> int:
+    """`batch_size` when the `n` images fill one batch of it; otherwise the largest power of two that gives at least
+    `min_steps` steps per epoch, and never less than `min_batch` (fewer than `min_batch` images are refused)."""
+    if n >= batch_size: return batch_size
+    if n < min_batch: raise BkdError(f"{n} images are too few to train on: at least {min_batch} are needed")
+    return max(min_batch, 1 << max((n // min_steps).bit_length() - 1, 0))
+
 def detect_config(**kw) -> TrainConfig:
     "`TrainConfig` for detection: every image trains (`val_fraction=0`); `kw` overrides any field."
     kw.setdefault("dataset", "folder"); kw.setdefault("noise", "given")
     return TrainConfig(**{**kw, "val_fraction": 0.0})
 
 def detect(data: NoisyDataset, cfg: TrainConfig | None = None, stop_at_detection: bool = True,
-           progress: bool = True) -> LabelIssues:
-    "Train BKD on every image of `data` and report, per image, how likely its label is wrong (see `LabelIssues`)."
+           progress: bool = True, log=print) -> LabelIssues:
+    """Train BKD on every image of `data` and report, per image, how likely its label is wrong (see `LabelIssues`).
+    A batch size larger than the data is replaced by one that fits (`fit_batch_size`), and `log` says so."""
     cfg = (cfg or detect_config()).resolve()
     n = len(data.y_noisy)
-    if n < cfg.batch_size:
-        raise BkdError(f"{n} images are fewer than one batch of {cfg.batch_size}: lower the batch size (--batch-size)")
+    bs = fit_batch_size(n, cfg.batch_size)
+    if bs != cfg.batch_size:
+        log(f"{n} images are fewer than one batch of {cfg.batch_size}: training with batches of {bs} instead "
+            f"({n // bs} steps per epoch)")
+        cfg = dataclasses.replace(cfg, batch_size=bs)
     d = dataclasses.replace(data, x_test=data.x_train[:0], y_test=data.y_noisy[:0])      # no test split
     tr = _DetectTrainer(d, cfg, np.arange(n), np.zeros(0, np.int64))
     recent, peak, t0 = {}, None, time.time()
@@ -146,7 +164,8 @@ def detect(data: NoisyDataset, cfg: TrainConfig | None = None, stop_at_detection
                        suggested=sug, p_suggested=p_sug.astype(np.float32), groups=np.asarray(det["groups"], np.int8),
                        is_label_issue=np.asarray(det["flagged"], bool), classes=list(data.classes),
                        tipping_found=det["tipping_found"], epoch=det["epoch"], epochs_trained=tr.epoch,
-                       split=det["split"], scores=det.get("scores"), seconds=round(time.time() - t0, 1))
+                       split=det["split"], scores=det.get("scores"), seconds=round(time.time() - t0, 1),
+                       batch_size=cfg.batch_size)
 
 # %% ../nbs/14_detect.ipynb #ada9a5b4
 RANKED_BY = ("agreement",)
@@ -229,7 +248,8 @@ def write_report(issues: LabelIssues, x: torch.Tensor, out, paths=None, top: int
                        flagged_rate=float(issues.is_label_issue.mean()), tipping_found=issues.tipping_found,
                        detection_epoch=issues.epoch, epochs_trained=issues.epochs_trained, otsu=issues.split.to_dict(),
                        groups={str(g): int((issues.groups == g).sum()) for g in (1, 2, 3, 4)},
-                       scores=issues.scores, seconds=issues.seconds, classes=list(issues.classes), **(extra or {}))
+                       scores=issues.scores, seconds=issues.seconds, batch_size=issues.batch_size,
+                       classes=list(issues.classes), **(extra or {}))
         save_json(summary, out / "summary.json")
     except OSError as e:
         raise BkdError(f"cannot write the report in {out}: {e.strerror or e}") from None
@@ -247,7 +267,7 @@ def detect_folder(data_root, out, labels=None, classes=None, image_size: int | N
     data = images_dataset(sp.x, sp.y, sp.classes, hflip, name=Path(data_root).name)
     log(f"{len(sp)} images of {tuple(sp.x.shape[1:])} in {len(sp.classes)} classes"
         + (f" ({len(sp.skipped)} unreadable skipped)" if sp.skipped else ""))
-    res = detect(data, cfg or detect_config(), progress=progress)
+    res = detect(data, cfg or detect_config(), progress=progress, log=log)
     return write_report(res, sp.x, out, sp.paths, top, grid,
                         extra=dict(data_root=str(data_root), labels=None if labels is None else str(labels),
                                    skipped=[list(s) for s in sp.skipped]))
