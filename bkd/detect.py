@@ -260,14 +260,17 @@ def detect_folder(data_root, out, labels=None, classes=None, image_size: int | N
                   cfg: TrainConfig | None = None, hflip: bool = True, top: int = 100, grid: int = 25, cache_dir=None,
                   progress: bool = True, log=print) -> dict:
     "Find the label issues of the images in `data_root` (class folders, or a `labels` CSV) and write the report to `out`."
+    from bkd.run import _check_writable
     out = Path(out).expanduser()
-    if out.exists() and not out.is_dir(): raise BkdError(f"--out {out} exists and is not a folder")
+    cfg = (cfg or detect_config()).resolve()          # the settings and the report folder before any image is read
+    if top < 0 or grid < 0: raise BkdError(f"top and grid must be 0 or more, got top={top}, grid={grid}")
+    _check_writable(out, "out")
     sp = load_image_split(data_root, labels, image_size, classes, skip_bad_images, cache_dir, progress)
     for p, why in sp.skipped: log(f"skipped unreadable image {p} ({why})")
     data = images_dataset(sp.x, sp.y, sp.classes, hflip, name=Path(data_root).name)
     log(f"{len(sp)} images of {tuple(sp.x.shape[1:])} in {len(sp.classes)} classes"
         + (f" ({len(sp.skipped)} unreadable skipped)" if sp.skipped else ""))
-    res = detect(data, cfg or detect_config(), progress=progress, log=log)
+    res = detect(data, cfg, progress=progress, log=log)
     return write_report(res, sp.x, out, sp.paths, top, grid,
                         extra=dict(data_root=str(data_root), labels=None if labels is None else str(labels),
                                    skipped=[list(s) for s in sp.skipped]))
