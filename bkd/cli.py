@@ -90,7 +90,10 @@ def _add_detect_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--noisy-groups", type=_groups, default=d.noisy_groups, help="groups flagged as label issues, e.g. 4 (the paper) or 3,4")
     g = p.add_argument_group("output")
     g.add_argument("--out", required=True, help="folder for label_issues.csv/.html/.png and summary.json")
-    g.add_argument("--top", type=int, default=100, help="flagged images shown in the HTML gallery (default %(default)s)")
+    g.add_argument("--top", type=int, default=100, help="images shown in the HTML gallery: the most suspicious flagged "
+                   "ones, or with --ranked the most suspicious of all (default %(default)s)")
+    g.add_argument("--ranked", action="store_true", help="the gallery shows the --top most suspicious images whether "
+                   "flagged or not (flagged ones framed in red), to look past the cut; default: flagged images only")
     g.add_argument("--open", action="store_true", help="open the gallery in the web browser when done")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -228,7 +231,7 @@ def _main(argv=None) -> int:
             quiet = args.quiet
             summary = detect_folder(args.data_root, args.out, labels=args.labels, classes=args.classes,
                                     image_size=args.image_size, skip_bad_images=args.skip_bad_images,
-                                    cfg=cfg, hflip=args.hflip, top=args.top,
+                                    cfg=cfg, hflip=args.hflip, top=args.top, ranked=args.ranked,
                                     cache_dir=args.cache_dir, progress=not quiet,
                                     log=(lambda *a: None) if quiet else print)
             print(format_detect_summary(summary, args.out))
