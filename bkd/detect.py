@@ -280,12 +280,13 @@ def write_report(issues: LabelIssues, x: torch.Tensor, out, paths=None,
 def detect_folder(data_root, out, labels=None, classes=None, image_size: int | None = 32, skip_bad_images: bool = False,
                   cfg: TrainConfig | None = None, hflip: bool = True, top: int = 100, grid: int = 25, cache_dir=None,
                   progress: bool = True, log=print, ranked: bool = False) -> dict:
-    "Find the label issues of the images in `data_root` (class folders, or a `labels` CSV) and write the report to `out`."
+    """Find the label issues of the images in `data_root` (class folders, or a `labels` CSV) and write the report to
+    `out`. The settings and the report folder are checked before any image is read."""
     from bkd.run import _check_writable
     out = Path(out).expanduser()
     cfg = (cfg or detect_config()).resolve()          # the settings and the report folder before any image is read
     if top < 0 or grid < 0: raise BkdError(f"top and grid must be 0 or more, got top={top}, grid={grid}")
-    _check_writable(out, "out")
+    _check_writable(out, "the report folder")
     sp = load_image_split(data_root, labels, image_size, classes, skip_bad_images, cache_dir, progress)
     for p, why in sp.skipped: log(f"skipped unreadable image {p} ({why})")
     data = images_dataset(sp.x, sp.y, sp.classes, hflip, name=Path(data_root).name)
