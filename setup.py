@@ -19,9 +19,8 @@ setuptools.setup(
     keywords=cfg["keywords"].split(),
     url=cfg["git_url"],
     project_urls={"Documentation": cfg["doc_host"] + cfg["doc_baseurl"], "Source": cfg["git_url"]},
-    classifiers=["Programming Language :: Python :: 3", "License :: OSI Approved :: Apache Software License",
-                 "Topic :: Scientific/Engineering :: Artificial Intelligence"],
-    license="Apache-2.0",
+    classifiers=["Programming Language :: Python :: 3", "Topic :: Scientific/Engineering :: Artificial Intelligence"],
+    license="Apache-2.0",   # SPDX; no licence classifier: setuptools >= 77 warns about those on every install
     python_requires=">=" + cfg["min_python"],
     packages=setuptools.find_packages(include=["bkd", "bkd.*"]),
     install_requires=cfg["requirements"].split(),

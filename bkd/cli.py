@@ -16,8 +16,8 @@ from .features import FRONT_ENDS
 from .train import TrainConfig, CPU_EPOCHS, PAPER_EPOCHS
 
 # %% auto #0
-__all__ = ['NOISE_HELP', 'build_parser', 'config_from_args', 'format_summary', 'detect_config_from_args', 'format_detect_summary',
-           'main']
+__all__ = ['NOISE_HELP', 'CLI_WORDS', 'build_parser', 'config_from_args', 'format_summary', 'detect_config_from_args',
+           'format_detect_summary', 'check_args', 'cli_words', 'main']
 
 # %% ../nbs/11_cli.ipynb #638403c5
 NOISE_HELP = ("label noise: clean; sym:RATE (RATE of the labels replaced by a uniformly random other class) or "
@@ -96,7 +96,10 @@ def _add_detect_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--noisy-groups", type=_groups, default=d.noisy_groups, help="groups flagged as label issues, e.g. 4 (the paper) or 3,4")
     g = p.add_argument_group("output")
     g.add_argument("--out", required=True, help="folder for label_issues.csv/.html/.png and summary.json")
-    g.add_argument("--top", type=int, default=100, help="flagged images shown in the HTML gallery (default %(default)s)")
+    g.add_argument("--top", type=int, default=100, help="images shown in the HTML gallery: the most suspicious flagged "
+                   "ones, or with --ranked the most suspicious of all (default %(default)s)")
+    g.add_argument("--ranked", action="store_true", help="the gallery shows the --top most suspicious images whether "
+                   "flagged or not (flagged ones framed in red), to look past the cut; default: flagged images only")
     g.add_argument("--open", action="store_true", help="open the gallery in the web browser when done")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -161,6 +164,54 @@ def format_detect_summary(s: dict, out) -> str:
     lines.append(f"gallery: {(out / 'label_issues.html').as_uri()}  (grid: {out / 'label_issues.png'})")
     return "\n".join(lines)
 
+def _at_least(*checks) -> None:
+    for flag, value, low in checks:
+        if value is not None and value < low: raise BkdError(f"{flag} must be at least {low}, got {value}")
+
+def check_args(a) -> TrainConfig:
+    """Every option, then every output folder, checked before any data is read or any work done; returns the resolved
+    configuration. A mistake is one `BkdError` naming the option."""
+    from pathlib import Path
+    from bkd.data import parse_noise
+    from bkd.run import _check_writable
+    _at_least(("--epochs", a.epochs, 1), ("--batch-size", a.batch_size, 1), ("--image-size", a.image_size, 1))
+    if a.command == "train":
+        _at_least(("--subset", a.subset, 1), ("--lr-step", a.lr_step, 0), ("--tipping-window", a.tipping_window, 1),
+                  ("--tipping-min-epoch", a.tipping_min_epoch, 0))
+        parse_noise(a.noise)
+        cfg = config_from_args(a).resolve()
+        if a.dataset == "folder":
+            if a.data_root is None: raise BkdError("--dataset folder needs --data-root: the image folder or tarball")
+            if not Path(a.data_root).expanduser().exists(): raise BkdError(f"--data-root {a.data_root} does not exist")
+            if a.labels is not None and not Path(a.labels).expanduser().is_file():
+                raise BkdError(f"--labels {a.labels} does not exist")
+        out = Path(a.out).expanduser()
+        _check_writable(out, "--out")
+        if a.figures is not None and Path(a.figures).expanduser() != out / "figures":
+            _check_writable(Path(a.figures).expanduser(), "--figures")
+    else:
+        _at_least(("--top", a.top, 0))
+        cfg = detect_config_from_args(a).resolve()
+        if a.classes is not None:
+            if "" in a.classes: raise BkdError(f"--classes names an empty class: {','.join(a.classes)!r}")
+            if len(set(a.classes)) != len(a.classes): raise BkdError(f"--classes repeats a name: {','.join(a.classes)}")
+            if len(a.classes) < 2: raise BkdError("--classes must name at least 2 classes")
+        if not Path(a.data_root).expanduser().exists(): raise BkdError(f"--data-root {a.data_root} does not exist")
+        if a.labels is not None and not Path(a.labels).expanduser().is_file():
+            raise BkdError(f"--labels {a.labels} does not exist")
+        _check_writable(Path(a.out).expanduser(), "--out")
+    return cfg
+
+CLI_WORDS = {"skip_bad_images=True": "--skip-bad-images", "image_size=N": "--image-size N", "image_size": "--image-size",
+             "data_root": "--data-root", "labels=": "--labels", "batch_size": "--batch-size"}
+
+def cli_words(msg: str) -> str:
+    "A message of the Python API in the command line's words: `pass skip_bad_images=True` -> `pass --skip-bad-images`."
+    import re
+    for py in sorted(CLI_WORDS, key=len, reverse=True):
+        msg = re.sub(r"(?<![\w./-])" + re.escape(py) + (r"(?![\w./-])" if py[-1].isalnum() else ""), CLI_WORDS[py], msg)
+    return msg
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     "bkd's own warnings as one `bkd: warning:` line; every other warning as Python shows it."
     if issubclass(category, BkdWarning): print(f"bkd: warning: {message}", file=sys.stderr)
@@ -175,20 +226,19 @@ def main(argv=None) -> int:
 def _main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        cfg = check_args(args)
         if args.command == "train":
             from bkd.run import run
             quiet = args.quiet
-            summary = run(config_from_args(args), args.out, figures=args.figures, overwrite=args.overwrite,
+            summary = run(cfg, args.out, figures=args.figures, overwrite=args.overwrite,
                           progress=not quiet, cache_dir=args.cache_dir, log=(lambda *a: None) if quiet else print)
             print(format_summary(summary, args.out))
         elif args.command == "detect":
             from bkd.detect import detect_folder
             quiet = args.quiet
-            if args.image_size is not None and args.image_size < 1: raise BkdError("--image-size must be at least 1")
-            if args.top < 0: raise BkdError("--top must be 0 or more")
             summary = detect_folder(args.data_root, args.out, labels=args.labels, classes=args.classes,
                                     image_size=args.image_size, skip_bad_images=args.skip_bad_images,
-                                    cfg=detect_config_from_args(args), hflip=args.hflip, top=args.top,
+                                    cfg=cfg, hflip=args.hflip, top=args.top, ranked=args.ranked,
                                     cache_dir=args.cache_dir, progress=not quiet,
                                     log=(lambda *a: None) if quiet else print)
             print(format_detect_summary(summary, args.out))
@@ -198,7 +248,7 @@ def _main(argv=None) -> int:
                 webbrowser.open((Path(args.out).expanduser().resolve() / "label_issues.html").as_uri())
         return 0
     except BkdError as e:
-        print(f"bkd: error: {e}", file=sys.stderr)
+        print(f"bkd: error: {cli_words(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("bkd: interrupted; run the same command again to resume from the last finished epoch", file=sys.stderr)

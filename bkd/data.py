@@ -299,12 +299,18 @@ def _pixels(data: bytes, image_size: int | None) -> np.ndarray:
             im = im.resize((image_size, image_size), Image.BILINEAR)
         return np.asarray(im, dtype=np.uint8)
 
+def _unreadable_why(e) -> str:
+    "Why an image (an exception, or its message as cached) could not be decoded, in a reader's words."
+    why = re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "", str(e)).strip()   # no memory addresses
+    if why.startswith("cannot identify image file"): return "not an image format that can be decoded"
+    if why: return why
+    return type(e).__name__ if isinstance(e, BaseException) else "unreadable"
+
 def _decode_image(data: bytes, where: str, image_size: int | None) -> np.ndarray:
     "`_pixels`, with an unreadable image reported as a `BkdError` naming `where`."
     try: return _pixels(data, image_size)
     except _IMAGE_ERRORS as e:
-        why = re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "", str(e))   # no memory addresses for users
-        raise BkdError(f"{where} is not a readable image ({why}): remove or replace it") from None
+        raise BkdError(f"{where} is not a readable image ({_unreadable_why(e)}): remove or replace it") from None
 
 def _member_place(name: str, is_dir: bool):
     "`(prefix, split, class, file)` for a path `[prefix/]split/class/file` (or `split/class/` when `is_dir`)."
@@ -392,7 +398,7 @@ def _stack_split(found: dict, split: str, classes: list[str], where: str):
             if shape is None: shape = a.shape
             elif a.shape != shape:
                 raise BkdError(f"{where}{split}/{cls}/{fname} is {a.shape[1]}x{a.shape[0]} but earlier images are "
-                               f"{shape[1]}x{shape[0]}: pass image_size to resize them all")
+                               f"{shape[1]}x{shape[0]}: pass image_size=N to resize them all to N x N pixels")
             xs.append(a); ys.append(c)
     return _to_tensor_nchw(np.stack(xs)), np.asarray(ys, np.int64)
 
@@ -412,7 +418,7 @@ def _assemble(found: dict, where: str):
     x_te, y_te = _stack_split(found, 'test', classes, where)
     if x_tr.shape[1:] != x_te.shape[1:]:
         raise BkdError(f"{where}: train images are {tuple(x_tr.shape[2:])} but test images {tuple(x_te.shape[2:])}: "
-                       f"pass image_size to resize them all")
+                       f"pass image_size=N to resize them all to N x N pixels")
     return x_tr, y_tr, x_te, y_te, classes
 
 def _folder_key(path: Path, image_size) -> str:
@@ -515,7 +521,7 @@ def _decode_all(path: Path, image_size, progress: bool, want) -> tuple[dict, dic
     good, bad = {}, {}
     for rel, data in _file_bytes(path, progress, want):
         try: good[rel] = _pixels(data, image_size)
-        except _IMAGE_ERRORS as e: bad[rel] = str(e) or type(e).__name__
+        except _IMAGE_ERRORS as e: bad[rel] = _unreadable_why(e)
     return good, bad
 
 def _strip_wrapper(names) -> str:
@@ -571,18 +577,19 @@ def load_image_split(path, labels=None, image_size: int | None = None, classes=N
         if len(shapes) > 1:
             p0, p1 = ok[0], next(p for p in ok if r['good'][p].shape != r['good'][ok[0]].shape)
             (h0, w0, _), (h1, w1, _) = r['good'][p0].shape, r['good'][p1].shape
-            raise BkdError(f"{r['where']}{p1} is {w1}x{h1} but {p0} is {w0}x{h0}: pass image_size "
-                           f"(--image-size) to resize them all to one size")
+            raise BkdError(f"{r['where']}{p1} is {w1}x{h1} but {p0} is {w0}x{h0}: pass image_size=N "
+                           f"to resize them all to N x N pixels")
         x = _to_tensor_nchw(np.stack([r['good'][p] for p in ok])) if ok else torch.zeros(0, 3, 1, 1, dtype=torch.uint8)
         d = dict(version=_SPLIT_CACHE_VERSION, x=x, paths=r['paths'], labels=r['labels'], ok=[p in r['good'] for p in r['paths']],
                  bad=[[p, r['bad'][p]] for p in r['paths'] if p in r['bad']], where=r['where'])
         try: save_torch(d, cfile)
         except OSError as e: warnings.warn(f"could not cache the decoded images in {cfile.parent} ({e})")
-    where, bad = d['where'], [tuple(b) for b in d['bad']]
+    where, bad = d['where'], [(p, _unreadable_why(why)) for p, why in d['bad']]
     if bad and not skip_bad_images:
         raise BkdError(f"{len(bad)} unreadable image(s) in {where}: "
-                       + '; '.join(f"{p} ({why})" for p, why in bad[:5]) + ('; ...' if len(bad) > 5 else '')
-                       + ": remove or replace them, or pass --skip-bad-images (skip_bad_images=True) to leave them out")
+                       + '; '.join(f"{p} is not a readable image ({why})" for p, why in bad[:5])
+                       + ('; ...' if len(bad) > 5 else '')
+                       + ": remove or replace them, or pass skip_bad_images=True to leave them out")
     ok = np.asarray(d['ok'], bool)
     paths = [p for p, k in zip(d['paths'], ok) if k]
     names = [n for n, k in zip(d['labels'], ok) if k]

@@ -27,8 +27,8 @@ from .otsu import OtsuSplit
 from .train import TrainConfig, Trainer
 
 # %% auto #0
-__all__ = ['RANKED_BY', 'images_dataset', 'LabelIssues', 'detect_config', 'detect', 'find_label_issues', 'gallery_html',
-           'plot_label_issues', 'write_report', 'detect_folder']
+__all__ = ['MIN_BATCH', 'RANKED_BY', 'images_dataset', 'LabelIssues', 'fit_batch_size', 'detect_config', 'detect',
+           'find_label_issues', 'gallery_html', 'plot_label_issues', 'write_report', 'detect_folder']
 
 # %% ../nbs/14_detect.ipynb #d65d7778
 def _as_uint8_images(images) -> torch.Tensor:
@@ -80,6 +80,7 @@ class LabelIssues:
     split: OtsuSplit
     scores: dict | None = None   # precision/recall/F1 when the true labels are known
     seconds: float = 0.0
+    batch_size: int = 0          # the batch size the networks trained with
 
     def __len__(self): return len(self.given)
     def __repr__(self):
@@ -115,18 +116,35 @@ class _DetectTrainer(Trainer):
             self.last = (c.cpu().numpy().astype(np.int64), p.float().cpu().numpy())
         return t, s
 
+MIN_BATCH = 16
+
+def fit_batch_size(n: int,                # number of training images
+                   batch_size: int,       # the batch size asked for
+                   min_batch: int = MIN_BATCH,  # the smallest batch size ever chosen
+                   min_steps: int = 4,    # a chosen batch size gives at least this many steps per epoch
+                  ) -> int:
+    """`batch_size` when the `n` images fill one batch of it; otherwise the largest power of two that gives at least
+    `min_steps` steps per epoch, and never less than `min_batch` (fewer than `min_batch` images are refused)."""
+    if n >= batch_size: return batch_size
+    if n < min_batch: raise BkdError(f"{n} images are too few to train on: at least {min_batch} are needed")
+    return max(min_batch, 1 << max((n // min_steps).bit_length() - 1, 0))
+
 def detect_config(**kw) -> TrainConfig:
     "`TrainConfig` for detection: every image trains (`val_fraction=0`); `kw` overrides any field."
     kw.setdefault("dataset", "folder"); kw.setdefault("noise", "given")
     return TrainConfig(**{**kw, "val_fraction": 0.0})
 
 def detect(data: NoisyDataset, cfg: TrainConfig | None = None, stop_at_detection: bool = True,
-           progress: bool = True) -> LabelIssues:
-    "Train BKD on every image of `data` and report, per image, how likely its label is wrong (see `LabelIssues`)."
+           progress: bool = True, log=print) -> LabelIssues:
+    """Train BKD on every image of `data` and report, per image, how likely its label is wrong (see `LabelIssues`).
+    A batch size larger than the data is replaced by one that fits (`fit_batch_size`), and `log` says so."""
     cfg = (cfg or detect_config()).resolve()
     n = len(data.y_noisy)
-    if n < cfg.batch_size:
-        raise BkdError(f"{n} images are fewer than one batch of {cfg.batch_size}: lower the batch size (--batch-size)")
+    bs = fit_batch_size(n, cfg.batch_size)
+    if bs != cfg.batch_size:
+        log(f"{n} images are fewer than one batch of {cfg.batch_size}: training with batches of {bs} instead "
+            f"({n // bs} steps per epoch)")
+        cfg = dataclasses.replace(cfg, batch_size=bs)
     d = dataclasses.replace(data, x_test=data.x_train[:0], y_test=data.y_noisy[:0])      # no test split
     tr = _DetectTrainer(d, cfg, np.arange(n), np.zeros(0, np.int64))
     recent, peak, t0 = {}, None, time.time()
@@ -146,7 +164,8 @@ def detect(data: NoisyDataset, cfg: TrainConfig | None = None, stop_at_detection
                        suggested=sug, p_suggested=p_sug.astype(np.float32), groups=np.asarray(det["groups"], np.int8),
                        is_label_issue=np.asarray(det["flagged"], bool), classes=list(data.classes),
                        tipping_found=det["tipping_found"], epoch=det["epoch"], epochs_trained=tr.epoch,
-                       split=det["split"], scores=det.get("scores"), seconds=round(time.time() - t0, 1))
+                       split=det["split"], scores=det.get("scores"), seconds=round(time.time() - t0, 1),
+                       batch_size=cfg.batch_size)
 
 # %% ../nbs/14_detect.ipynb #ada9a5b4
 RANKED_BY = ("agreement",)
@@ -169,38 +188,53 @@ def _thumb_png(img: torch.Tensor) -> bytes:
     buf = io.BytesIO(); im.save(buf, format="PNG")
     return buf.getvalue()
 
-def gallery_html(x: torch.Tensor, issues: LabelIssues, paths=None, top: int = 100, title: str = "Label issues",
-                 page: bool = True) -> str:
-    "HTML of the `top` most suspicious flagged images (thumbnails embedded): a whole page, or a `<div>` for notebooks."
-    idx = issues.issue_indices()[:top]
+def _shown(issues: LabelIssues, top: int, ranked: bool) -> np.ndarray:
+    "The images a gallery shows: the `top` most suspicious flagged ones, or (`ranked`) the `top` most suspicious of all."
+    return (issues.ranked() if ranked else issues.issue_indices())[:top]
+
+def gallery_html(x: torch.Tensor,            # the images, (N, C, H, W) uint8
+                 issues: LabelIssues,        # what `detect` found
+                 paths=None,                 # a name per image (default: its index)
+                 top: int = 100,             # how many images to show
+                 title: str = "Label issues",
+                 page: bool = True,          # a whole HTML page, or a `<div>` for notebooks
+                 ranked: bool = False,       # show the `top` most suspicious images whether flagged or not
+                ) -> str:
+    """HTML of the `top` most suspicious flagged images (thumbnails embedded), or with `ranked` of the `top` most
+    suspicious images of all, flagged ones framed in red, so that one can look past the cut."""
+    idx = _shown(issues, top, ranked)
     cls = issues.classes
     cards = []
     for rank, i in enumerate(idx, 1):
         src = "data:image/png;base64," + base64.b64encode(_thumb_png(x[i])).decode()
         name = html.escape(str(paths[i]) if paths is not None else f"#{i}")
-        cards.append(f'<figure><img src="{src}" alt="{name}"><figcaption><b>{rank}.</b> {name}<br>'
+        flag = ("" if not ranked else " &middot; <b>flagged</b>" if issues.is_label_issue[i] else " &middot; not flagged")
+        tag = '<figure class="flagged">' if ranked and issues.is_label_issue[i] else '<figure>'
+        cards.append(f'{tag}<img src="{src}" alt="{name}"><figcaption><b>{rank}.</b> {name}<br>'
                      f'given <span class="given">{html.escape(cls[issues.given[i]])}</span> &rarr; suggested '
                      f'<span class="sugg">{html.escape(cls[issues.suggested[i]])}</span><br>'
-                     f'p_agree {issues.p_agree[i]:.3g} &middot; group {issues.groups[i]}</figcaption></figure>')
+                     f'p_agree {issues.p_agree[i]:.3g} &middot; group {issues.groups[i]}{flag}</figcaption></figure>')
     how = (f"tipping point at epoch {issues.epoch}" if issues.tipping_found else
            f"no tipping point in {issues.epochs_trained} epochs; detection at the peak of the student's confidence "
            f"(epoch {issues.epoch})")
     head = (f"{int(issues.is_label_issue.sum())} of {len(issues)} labels flagged ({how}); the {len(idx)} most "
-            f"suspicious, lowest agreement of the given label first.")
+            + ("suspicious images, flagged (framed in red) or not" if ranked else "suspicious")
+            + ", lowest agreement of the given label first.")
     g = ".bkd-gallery"    # every rule is scoped, so the gallery can sit inside another page
     style = (f"{g} main{{display:flex;flex-wrap:wrap;gap:10px}}{g} figure{{margin:0;width:150px;font-size:12px}}"
              f"{g} img{{width:128px;height:128px;image-rendering:pixelated;border:1px solid #999}}"
-             f"{g} .given{{color:#b00}}{g} .sugg{{color:#070}}")
+             f"{g} .given{{color:#b00}}{g} .sugg{{color:#070}}{g} .flagged img{{border:3px solid #b00}}")
     body = (f'<div class="bkd-gallery"><style>{style}</style><p>{html.escape(head)}</p>\n<main>\n'
             + "\n".join(cards) + "\n</main></div>")
     if not page: return body
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title></head>\n'
             f'<body style="font-family:sans-serif;margin:1em"><h1>{html.escape(title)}</h1>\n{body}\n</body></html>\n')
 
-def plot_label_issues(x: torch.Tensor, issues: LabelIssues, n: int = 25, ncols: int = 5):
-    "A matplotlib grid of the `n` most suspicious flagged images, titled given -> suggested and `p_agree`."
+def plot_label_issues(x: torch.Tensor, issues: LabelIssues, n: int = 25, ncols: int = 5, ranked: bool = False):
+    """A matplotlib grid of the `n` most suspicious flagged images (`ranked`: of all images, the flagged ones marked
+    with a `*`), titled given -> suggested and `p_agree`."""
     import matplotlib.pyplot as plt
-    idx = issues.issue_indices()[:n]
+    idx = _shown(issues, n, ranked)
     rows = max(1, -(-len(idx) // ncols))
     fig, axes = plt.subplots(rows, ncols, figsize=(2 * ncols, 2.3 * rows), squeeze=False)
     for ax in axes.flat: ax.axis("off")
@@ -208,28 +242,35 @@ def plot_label_issues(x: torch.Tensor, issues: LabelIssues, n: int = 25, ncols: 
         a = x[i].permute(1, 2, 0).numpy()
         ax.imshow(a[..., 0] if a.shape[2] == 1 else a, cmap="gray" if a.shape[2] == 1 else None,
                   interpolation="nearest")
-        ax.set_title(f"{issues.classes[issues.given[i]]} -> {issues.classes[issues.suggested[i]]}\n"
+        star = "*" if ranked and issues.is_label_issue[i] else ""
+        ax.set_title(f"{star}{issues.classes[issues.given[i]]} -> {issues.classes[issues.suggested[i]]}\n"
                      f"p_agree {issues.p_agree[i]:.3g}", fontsize=8)
-    fig.suptitle("most suspicious labels: given -> suggested", fontsize=10)
+    fig.suptitle("most suspicious labels: given -> suggested" + (" (* flagged)" if ranked else ""), fontsize=10)
     fig.tight_layout()
     return fig
 
-def write_report(issues: LabelIssues, x: torch.Tensor, out, paths=None, top: int = 100, grid: int = 25,
-                 extra: dict | None = None) -> dict:
+def write_report(issues: LabelIssues, x: torch.Tensor, out, paths=None,
+                 top: int = 100,             # images in the gallery
+                 grid: int = 25,             # images in the PNG grid
+                 extra: dict | None = None,  # more entries for summary.json
+                 ranked: bool = False,       # gallery and grid show the most suspicious images, flagged or not
+                ) -> dict:
     "Write `label_issues.csv`, `label_issues.html`, `label_issues.png` and `summary.json` (last) into `out`."
     import matplotlib.pyplot as plt
     out = Path(out).expanduser()
     try:
         with atomic_write(out / "label_issues.csv", "w") as f: issues.to_frame(paths).to_csv(f, index=False)
-        with atomic_write(out / "label_issues.html", "w") as f: f.write(gallery_html(x, issues, paths, top))
-        fig = plot_label_issues(x, issues, grid)
+        with atomic_write(out / "label_issues.html", "w") as f: f.write(gallery_html(x, issues, paths, top, ranked=ranked))
+        fig = plot_label_issues(x, issues, grid, ranked=ranked)
         with atomic_write(out / "label_issues.png", "wb") as f: fig.savefig(f, format="png", dpi=120)
         plt.close(fig)
         summary = dict(n_images=len(issues), n_flagged=int(issues.is_label_issue.sum()),
                        flagged_rate=float(issues.is_label_issue.mean()), tipping_found=issues.tipping_found,
                        detection_epoch=issues.epoch, epochs_trained=issues.epochs_trained, otsu=issues.split.to_dict(),
                        groups={str(g): int((issues.groups == g).sum()) for g in (1, 2, 3, 4)},
-                       scores=issues.scores, seconds=issues.seconds, classes=list(issues.classes), **(extra or {}))
+                       scores=issues.scores, seconds=issues.seconds, batch_size=issues.batch_size,
+                       gallery=dict(shows="ranked" if ranked else "flagged", images=len(_shown(issues, top, ranked))),
+                       classes=list(issues.classes), **(extra or {}))
         save_json(summary, out / "summary.json")
     except OSError as e:
         raise BkdError(f"cannot write the report in {out}: {e.strerror or e}") from None
@@ -238,16 +279,20 @@ def write_report(issues: LabelIssues, x: torch.Tensor, out, paths=None, top: int
 # %% ../nbs/14_detect.ipynb #2b7632d6
 def detect_folder(data_root, out, labels=None, classes=None, image_size: int | None = 32, skip_bad_images: bool = False,
                   cfg: TrainConfig | None = None, hflip: bool = True, top: int = 100, grid: int = 25, cache_dir=None,
-                  progress: bool = True, log=print) -> dict:
-    "Find the label issues of the images in `data_root` (class folders, or a `labels` CSV) and write the report to `out`."
+                  progress: bool = True, log=print, ranked: bool = False) -> dict:
+    """Find the label issues of the images in `data_root` (class folders, or a `labels` CSV) and write the report to
+    `out`. The settings and the report folder are checked before any image is read."""
+    from bkd.run import _check_writable
     out = Path(out).expanduser()
-    if out.exists() and not out.is_dir(): raise BkdError(f"--out {out} exists and is not a folder")
+    cfg = (cfg or detect_config()).resolve()          # the settings and the report folder before any image is read
+    if top < 0 or grid < 0: raise BkdError(f"top and grid must be 0 or more, got top={top}, grid={grid}")
+    _check_writable(out, "the report folder")
     sp = load_image_split(data_root, labels, image_size, classes, skip_bad_images, cache_dir, progress)
     for p, why in sp.skipped: log(f"skipped unreadable image {p} ({why})")
     data = images_dataset(sp.x, sp.y, sp.classes, hflip, name=Path(data_root).name)
     log(f"{len(sp)} images of {tuple(sp.x.shape[1:])} in {len(sp.classes)} classes"
         + (f" ({len(sp.skipped)} unreadable skipped)" if sp.skipped else ""))
-    res = detect(data, cfg or detect_config(), progress=progress)
-    return write_report(res, sp.x, out, sp.paths, top, grid,
+    res = detect(data, cfg, progress=progress, log=log)
+    return write_report(res, sp.x, out, sp.paths, top, grid, ranked=ranked,
                         extra=dict(data_root=str(data_root), labels=None if labels is None else str(labels),
                                    skipped=[list(s) for s in sp.skipped]))

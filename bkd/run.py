@@ -12,6 +12,7 @@ import shutil
 import time
 import warnings
 import contextlib
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -28,11 +29,14 @@ from .train import TrainConfig, Trainer
 __all__ = ['CHECKPOINT', 'PREVIOUS', 'RUN_FILES', 'load_checkpoint', 'write_results', 'run']
 
 # %% ../nbs/10_run.ipynb #59ff39cf
+def _os_error(e: OSError) -> str: return e.strerror or str(e)
+
 CHECKPOINT, PREVIOUS = "checkpoint.pt", "checkpoint.prev.pt"
 RUN_FILES = ("config.json", "metrics.jsonl", CHECKPOINT, PREVIOUS, "p_agree.npy", "groups.npy", "detection.npy", "summary.json")
 
 def _check_writable(out: Path, what: str = "--out") -> None:
-    "Fail early, before any work, if `out` cannot be created or written."
+    """Fail early, before any work, if `out` cannot be created or written: a folder is created in (and removed from)
+    the nearest existing folder on its path, since permission bits alone do not stop root, and `/proc` takes nothing."""
     if out.exists() and not out.is_dir(): raise BkdError(f"{what} {out} exists and is not a folder")
     parent = out
     while not parent.exists() and parent != parent.parent: parent = parent.parent
@@ -41,8 +45,11 @@ def _check_writable(out: Path, what: str = "--out") -> None:
         if os.statvfs(parent).f_flag & os.ST_RDONLY:
             raise BkdError(f"{what} {out} cannot be written: {parent} is on a read-only file system")
     if not os.access(parent, os.W_OK | os.X_OK): raise BkdError(f"{what} {out}: {parent} is not writable")
+    try: os.rmdir(tempfile.mkdtemp(prefix=".bkd-write-test-", dir=parent))   # permission bits do not stop root
+    except OSError as e:
+        raise BkdError(f"{what} {out}: {parent} is not writable ({_os_error(e)})" if parent == out else
+                       f"{what} {out} cannot be created in {parent} ({_os_error(e)})") from None
 
-def _os_error(e: OSError) -> str: return e.strerror or str(e)
 
 def _read_checkpoint(path, config: dict | None = None) -> tuple[dict | None, str | None]:
     "`(state, None)` for a usable checkpoint, else `(None, what is wrong with it)`."
@@ -136,12 +143,17 @@ def write_results(trainer: Trainer, data, out: Path, figures: Path, seconds: flo
         torch=torch.__version__, config=trainer.cfg.to_dict(), front_end=data.front_end)
     save_npy(_full(n, idx, det["p_agree"], np.nan, np.float32), out / "p_agree.npy")
     save_npy(_full(n, idx, det["groups"], 0, np.int8), out / "groups.npy")
-    figures.mkdir(parents=True, exist_ok=True)
     name = f"{data.name} {data.noise}"
-    save_figure(plot_dynamics(trainer.history, summary["tipping_epoch"], title=name,
-                              fallback_epoch=None if det["tipping_found"] else det["epoch"]), figures / "dynamics")
-    save_figure(plot_agreement_histogram(det["p_agree"], trainer.is_noisy, det["split"],
-                                         title=f"{name}: agreement at epoch {det['epoch']}"), figures / "agreement")
+    try:
+        figures.mkdir(parents=True, exist_ok=True)
+        save_figure(plot_dynamics(trainer.history, summary["tipping_epoch"], title=name,
+                                  fallback_epoch=None if det["tipping_found"] else det["epoch"]), figures / "dynamics")
+        save_figure(plot_agreement_histogram(det["p_agree"], trainer.is_noisy, det["split"],
+                                             title=f"{name}: agreement at epoch {det['epoch']}"), figures / "agreement")
+    except OSError as e:
+        raise BkdError(f"cannot write the figures in {figures} ({_os_error(e)}); the checkpoint of the last epoch is "
+                       "saved: make that folder writable (or choose another --figures) and run the same command "
+                       "again to write them") from None
     save_npy(_full(n, idx, det["flagged"], False, bool), out / "detection.npy")
     save_json(summary, out / "summary.json")
     return summary
@@ -170,9 +182,9 @@ def run(cfg: TrainConfig, out, figures=None, overwrite: bool = False, progress: 
     "Train BKD as `cfg` says, writing the run folder `out` (resumes an interrupted run). Returns the summary."
     out = Path(out).expanduser()
     figures = Path(figures).expanduser() if figures is not None else out / "figures"
+    cfg = cfg.resolve()                     # every setting first, then every output folder, then the data
     _check_writable(out)
     if figures != out / "figures": _check_writable(figures, "--figures")
-    cfg = cfg.resolve()
     data = load_for_config(cfg, cache_dir=cache_dir, progress=progress, log=log)
     train_idx, val_idx = split_indices(data.y_noisy, cfg.val_fraction, cfg.subset, cfg.seed)
     state = _prepare_out(out, cfg, overwrite, log)

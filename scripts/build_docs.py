@@ -16,15 +16,21 @@ Renderers:
   MathML (latex2mathml), then MkDocs with Material for MkDocs (navigation, built-in search), `--strict` so
   a broken link or image fails the build.
 
+Each API entry's "source" link opens the notebook that defines the name (the site carries the notebooks beside
+their pages); with `--repo-url URL` (or $BKD_REPO_URL) it goes to the defining line of the exported module in that
+repository instead. settings.ini's git_url is a placeholder until the project has a public repository.
+
 Notebooks are never executed here: commit them with their outputs (`make execute`).
 
 Usage: python scripts/build_docs.py [--renderer auto|offline|quarto] [--nbs DIR] [--out DIR] [--keep-md DIR]
+                                   [--repo-url URL]
 """
 from __future__ import annotations
 
 import argparse
 import ast
 import base64
+import functools
 import html
 import importlib
 import inspect
@@ -122,23 +128,60 @@ def _md_escape(s: str) -> str:
     return re.sub(r"([\\`*_{}\[\]<>#|])", r"\\\1", s)
 
 
-def _source_url(obj, cfg) -> str | None:
-    "GitHub link to the line where `obj` is defined (nbdev's show_doc 'source' link)."
-    git_url = cfg.get("git_url", "")
-    if not git_url:
-        return None
+# Where "source" links point. settings.ini's git_url (https://github.com/bkd/bkd) is a placeholder until the project
+# has a public repository, so it is not used for links: without a repository URL (`--repo-url`, or $BKD_REPO_URL),
+# an API entry's source link opens the notebook that defines it, which the site carries beside its page.
+REPO_URL_ENV = "BKD_REPO_URL"
+repo_url: str = ""
+
+_re_cell_marker = re.compile(r"^# %% (\S+\.ipynb)")
+
+
+def source_location(obj) -> tuple[str, int, str | None] | None:
+    """`(file, line, notebook)` of the definition of `obj`: the exported file and line relative to the repository, and
+    the notebook that cell was exported from (nbdev's `# %% ../nbs/08_train.ipynb` marker above it), or None."""
     try:
         target = inspect.unwrap(obj)
-        fn = inspect.getsourcefile(target)
+        path = Path(inspect.getsourcefile(target)).resolve()
         _, line = inspect.getsourcelines(target)
-        rel = Path(fn).resolve().relative_to(ROOT).as_posix()
-    except Exception:  # noqa: BLE001 - builtins, C extensions, objects defined elsewhere
+        rel = path.relative_to(ROOT).as_posix()
+    except Exception:  # noqa: BLE001 - builtins, C extensions, constants, objects defined elsewhere
         return None
-    return f"{git_url.rstrip('/')}/blob/{cfg.get('branch', 'main')}/{rel}#L{max(line, 1)}"
+    line = max(line, 1)
+    nb = None
+    for text in reversed(path.read_text(encoding="utf-8").splitlines()[:line]):
+        m = _re_cell_marker.match(text)
+        if m:
+            nb = posixpath.normpath(posixpath.join(posixpath.dirname(rel), m.group(1)))
+            break
+    return rel, line, nb
 
 
-def render_doc(obj, name: str, cfg, title_level: int = 3, value_src: str | None = None) -> str:
-    "Markdown API documentation of `obj` made by nbdev's show_doc (BasicMarkdownRenderer), in this process."
+def source_url(obj, cfg, page_dir: str = ".", page_nb: str | None = None, nbs_name: str = "nbs",
+               notebooks=None) -> str | None:
+    """The "source" link of an API entry. With a repository URL: the line that defines `obj` in the exported module
+    (or the page's notebook when the line is unknown). Without: the notebook that defines `obj` (`notebooks`: those the
+    site carries, relative to nbs/), linked relative to `page_dir`, else the page's own notebook `page_nb`."""
+    loc = source_location(obj)
+    nb = page_nb
+    if loc and loc[2] and loc[2].startswith(nbs_name + "/"):
+        defined_in = loc[2][len(nbs_name) + 1:]
+        if notebooks is None or defined_in in notebooks:
+            nb = defined_in
+    if repo_url:
+        base = f"{repo_url.rstrip('/')}/blob/{cfg.get('branch', 'main')}"
+        if loc:
+            return f"{base}/{loc[0]}#L{loc[1]}"
+        return f"{base}/{nbs_name}/{nb}" if nb else None
+    return posixpath.relpath(nb, page_dir or ".") if nb else None
+
+
+_re_showdoc_source = re.compile(r"\[source\]\([^)]*\)(\{[^}]*\})?[ \t]*\n*")
+
+
+def render_doc(obj, name: str, cfg, title_level: int = 3, value_src: str | None = None, source=None) -> str:
+    """Markdown API documentation of `obj` made by nbdev's show_doc (BasicMarkdownRenderer), in this process.
+    `source(obj)` gives the "source" link (nbdev's own, made from `_modidx`, has no line number: `#LNone`)."""
     from nbdev.showdoc import BasicMarkdownRenderer, show_doc
     md = None
     if inspect.isclass(obj) or inspect.isroutine(obj) or callable(obj) and hasattr(obj, "__wrapped__"):
@@ -156,10 +199,11 @@ def render_doc(obj, name: str, cfg, title_level: int = 3, value_src: str | None 
             val = re.sub(r" at 0x[0-9a-fA-F]+", "", repr(obj))
             code = f"{name}: {type(obj).__name__} = {val[:300] + ' ...' if len(val) > 300 else val}"
         md = f"---\n\n{'#' * title_level} {name}\n\n```python\n{code}\n```"
-    if "[source](" not in md:
-        url = _source_url(obj, cfg)
-        if url:
-            md = md.replace("---\n\n", f'---\n\n[source]({url}){{ .nb-doc-source target="_blank" }}\n\n', 1)
+    md = _re_showdoc_source.sub("", md, count=1)
+    url = source(obj) if source else None
+    if url:
+        attrs = ' target="_blank"' if url.startswith(("http:", "https:")) else ""
+        md = md.replace("---\n\n", f'---\n\n[source]({url}){{ .nb-doc-source{attrs} }}\n\n', 1)
     return md
 
 
@@ -418,6 +462,12 @@ class NotebookRenderer:
         self.page = Page(rel_nb=rel, md_path=page_md)
         self.page_dir = page_md.parent
 
+    notebooks = None      # the notebooks the site carries (relative to nbs/), set by the builder
+    nbs_name = "nbs"      # the notebook folder relative to the repository, set by the builder
+
+    def source(self, obj) -> str | None:
+        return source_url(obj, self.cfg, self.page_dir.as_posix(), self.rel.as_posix(), self.nbs_name, self.notebooks)
+
     def where(self, idx=None) -> str:
         return f"nbs/{self.rel.as_posix()}" + (f", cell {idx}" if idx is not None else "")
 
@@ -554,7 +604,7 @@ class NotebookRenderer:
 
     def doc_block(self, obj, name: str, value_src: str | None = None) -> str:
         try:
-            md = render_doc(obj, name, self.cfg, value_src=value_src)
+            md = render_doc(obj, name, self.cfg, value_src=value_src, source=self.source)
         except Exception as e:  # noqa: BLE001
             raise BuildError(f"{self.where()}: nbdev's show_doc failed for {name}: {type(e).__name__}: {e}") from e
         md, shown, aid = finish_doc_md(md, self.page.used_ids)
@@ -581,7 +631,7 @@ class NotebookRenderer:
                 kw = {k.arg: eval(compile(ast.Expression(k.value), "<show_doc>", "eval"), ns)  # noqa: S307
                       for k in call.keywords if k.arg in ("name", "title_level")}
                 name = kw.get("name") or ast.unparse(call.args[0])
-                md = render_doc(obj, name, self.cfg, title_level=kw.get("title_level", 3))
+                md = render_doc(obj, name, self.cfg, title_level=kw.get("title_level", 3), source=self.source)
                 md, shown, aid = finish_doc_md(md, self.page.used_ids)
                 if shown:
                     self.page.documented.setdefault(shown, aid)
@@ -894,6 +944,8 @@ def build_offline(nbs: Path, out: Path, keep_md: Path | None = None) -> None:
                              f"{md.with_suffix('.html')}: rename one of them")
         pages_for[rel] = md
     log(f"{len(rels)} notebook(s): " + ", ".join(r.as_posix() for r in rels))
+    nbs_name = nbs.resolve().relative_to(ROOT).as_posix() if nbs.resolve().is_relative_to(ROOT) else nbs.name
+    notebooks = {r.as_posix() for r in rels}
 
     mods = import_library(Path(str(lib_path)).name if lib_path else lib)
     log(f"imported {len(mods)} module(s) of {lib} in {time.time() - t0:.1f}s")
@@ -912,6 +964,7 @@ def build_offline(nbs: Path, out: Path, keep_md: Path | None = None) -> None:
     for rel in rels:
         r = NotebookRenderer(nbs, rel, pages_for[rel], cfg, mods, lib)
         r.resolve_page = resolve_page
+        r.notebooks, r.nbs_name = notebooks, nbs_name
         pages.append(r.render())
 
     # every name in a module's __all__ must be documented somewhere: add the missing ones to the page of the
@@ -937,7 +990,10 @@ def build_offline(nbs: Path, out: Path, keep_md: Path | None = None) -> None:
         else:
             page.blocks.append(f"## Other names exported by `{mod_name}`")
         for n in missing:
-            md, shown, aid = finish_doc_md(render_doc(getattr(mod, n), n, cfg), page.used_ids)
+            src = functools.partial(source_url, cfg=cfg, page_dir=page.md_path.parent.as_posix(),
+                                    page_nb=page.rel_nb.as_posix() if page.rel_nb != Path() else None,
+                                    nbs_name=nbs_name, notebooks=notebooks)
+            md, shown, aid = finish_doc_md(render_doc(getattr(mod, n), n, cfg, source=src), page.used_ids)
             if shown:
                 page.documented.setdefault(shown, aid)
             documented.add(n)
@@ -969,9 +1025,8 @@ def build_offline(nbs: Path, out: Path, keep_md: Path | None = None) -> None:
         docs.mkdir(parents=True)
         (docs / "assets").mkdir()
         shutil.copy(DOCS_SRC / "nbdocs.css", docs / "assets" / "nbdocs.css")
-        git_url = cfg.get("git_url", "").rstrip("/")
+        git_url = repo_url.rstrip("/")      # not settings.ini's git_url, a placeholder (see REPO_URL_ENV)
         branch = cfg.get("branch", "main")
-        nbs_name = nbs.resolve().relative_to(ROOT).as_posix() if nbs.resolve().is_relative_to(ROOT) else nbs.name
         for p in pages:
             lk = make_linker(symbols, p, cfg)
             body = []
@@ -1089,7 +1144,12 @@ def main(argv=None) -> int:
     ap.add_argument("--nbs", type=Path, default=None, help="notebook folder (default: settings.ini nbs_path)")
     ap.add_argument("--out", type=Path, default=None, help="site folder (default: settings.ini doc_path)")
     ap.add_argument("--keep-md", type=Path, default=None, help="also keep the generated Markdown in this folder")
+    ap.add_argument("--repo-url", default=os.environ.get(REPO_URL_ENV, ""),
+                    help="the public repository (https://github.com/OWNER/NAME): API source links then go to the "
+                         f"defining line there; default ${REPO_URL_ENV}, else they open the defining notebook")
     args = ap.parse_args(argv)
+    global repo_url
+    repo_url = args.repo_url
     os.chdir(ROOT)
     try:
         renderer = args.renderer

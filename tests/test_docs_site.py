@@ -334,6 +334,69 @@ def test_search_finds_an_api_name(browser, base_url, crawl):
     assert not errors, f"console errors while searching: {errors}"
 
 
+_SOURCE_LINK_JS = """
+const h = document.getElementById(arguments[0]);
+let e = h && h.previousElementSibling;
+while (e && e.tagName !== 'HR' && !e.querySelector('a.nb-doc-source')) e = e.previousElementSibling;
+const a = e && e.querySelector('a.nb-doc-source');
+return a ? a.href : null;
+"""
+
+
+def test_api_source_link_opens_the_defining_notebook(browser, base_url, crawl):
+    "An API entry's source link opens the notebook that defines the name; no link on the site is nbdev's `#LNone`."
+    import json
+    browser.get(base_url + "otsu.html")
+    href = browser.execute_script(_SOURCE_LINK_JS, "otsu_split")
+    assert href == base_url + "06_otsu.ipynb", href
+    with urllib.request.urlopen(href, timeout=10) as r:
+        nb = json.loads(r.read())
+    assert any("def otsu_split(" in "".join(c["source"]) for c in nb["cells"]), "06_otsu.ipynb does not define otsu_split"
+    links = [u for info in crawl.visited.values() for u in info["links"]]
+    bad = sorted({u for u in links if "#LNone" in u or u.startswith("https://github.com/bkd/bkd/")})
+    assert not bad, f"source links to nowhere: {bad[:5]}"
+
+
+def _build_docs_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("build_docs_under_test", BUILD)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod          # dataclasses look their module up while the file runs
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_source_link_goes_to_the_defining_line_when_a_repository_is_configured(monkeypatch):
+    bd = _build_docs_module()
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from bkd.otsu import otsu_split
+    assert bd.source_url(otsu_split, {"branch": "main"}, page_dir=".") == "06_otsu.ipynb"
+    monkeypatch.setattr(bd, "repo_url", "https://example.org/team/bkd")
+    url = bd.source_url(otsu_split, {"branch": "main"}, page_dir=".")
+    m = re.fullmatch(r"https://example\.org/team/bkd/blob/main/bkd/otsu\.py#L(\d+)", url or "")
+    assert m, url
+    line = (ROOT / "bkd" / "otsu.py").read_text(encoding="utf-8").splitlines()[int(m.group(1)) - 1]
+    assert line.startswith("def otsu_split("), line
+
+
+def test_start_here_commands_need_no_horizontal_scrolling(browser, base_url, crawl):
+    "At 1400 px, every code block of the home page (the README) shows its whole width: nothing hides behind a scroll bar."
+    browser.set_window_size(1400, 900)
+    try:
+        browser.get(base_url + "index.html")
+        time.sleep(0.2)
+        blocks = browser.execute_script(
+            "return Array.from(document.querySelectorAll('article pre > code')).map(c => "
+            "({text: c.textContent.slice(0, 60), scroll: c.scrollWidth, client: c.clientWidth, "
+            "  pre: c.parentElement.scrollWidth - c.parentElement.clientWidth}))")
+    finally:
+        browser.set_window_size(1280, 900)
+    assert blocks and "make demo" in blocks[0]["text"], blocks[:1]
+    cut = [b for b in blocks if b["scroll"] > b["client"] or b["pre"] > 0]
+    assert not cut, f"code blocks that scroll sideways at 1400 px: {cut}"
+
+
 def test_home_page_screenshot(browser, base_url, site):
     browser.get(base_url + "index.html")
     time.sleep(0.3)
