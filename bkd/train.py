@@ -64,6 +64,9 @@ class TrainConfig:
     tipping_window: int = 2
     tipping_min_epoch: int = 0
     confidence: str = "train"         # m_e from the training batches ('train', as the authors) or an eval pass ('eval')
+    agreement_pass: str = "train"     # p_agree split at the tipping point: from that epoch's training batches ('train',
+                                      # as the authors) or from an eval pass after the epoch ('eval')
+    detach_target: bool = False       # True: no student gradient through the soft target; False: as the authors
     otsu: str = "bkd"                 # 'bkd' (the authors' criterion) or 'classic'
     alphas: tuple = GROUP_ALPHAS
     noisy_groups: tuple = (4,)
@@ -86,6 +89,7 @@ class TrainConfig:
         checks = [(c.epochs >= 1, "--epochs must be at least 1"), (c.batch_size >= 1, "--batch-size must be at least 1"),
                   (c.lr > 0, "--lr must be positive"), (0 <= c.val_fraction < 0.5, "--val-fraction must be in [0, 0.5)"),
                   (c.confidence in ("train", "eval"), "--confidence must be train or eval"),
+                  (c.agreement_pass in ("train", "eval"), "--agreement-pass must be train or eval"),
                   (c.otsu in ("bkd", "classic"), "--otsu must be bkd or classic"),
                   (len(c.alphas) == 4 and all(0 <= a <= 1 for a in c.alphas), "alphas must be four numbers in [0, 1]"),
                   (set(c.noisy_groups) <= {1, 2, 3, 4} and len(c.noisy_groups) > 0, "noisy groups must be among 1, 2, 3, 4")]
@@ -98,18 +102,18 @@ class TrainConfig:
         return d
 
 # %% ../nbs/08_train.ipynb #57929beb
-def bkd_step(teacher, student, optimizer, x, y, alpha=None, amp: bool = False):
-    "One SGD step on teacher CE (or weighted soft CE) + blind loss. Returns detached (ce, blind, student logits)."
+def bkd_step(teacher, student, optimizer, x, y, alpha=None, amp: bool = False, detach_target: bool = False):
+    "One SGD step on teacher CE (or weighted soft CE) + blind loss. Returns detached (ce, blind, student logits, teacher logits)."
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
         t = teacher(x)
         s = student(x)
     t, s = t.float(), s.float()
-    ce = F.cross_entropy(t, y) if alpha is None else soft_cross_entropy(t, sharpened_target(y, s, alpha))
+    ce = F.cross_entropy(t, y) if alpha is None else soft_cross_entropy(t, sharpened_target(y, s, alpha, detach_target))
     bl = blind_loss(t, s, y)
     optimizer.zero_grad(set_to_none=True)
     (ce + bl).backward()
     optimizer.step()
-    return ce.detach(), bl.detach(), s.detach()
+    return ce.detach(), bl.detach(), s.detach(), t.detach()
 
 def make_optimizer(teacher, student, cfg: TrainConfig, steps_per_epoch: int):
     "One SGD optimiser over both networks and the step schedule (x lr_gamma after `lr_step` epochs)."
@@ -205,6 +209,9 @@ class Trainer:
     # ---- one epoch --------------------------------------------------------------------------------------------
     def train_epoch(self, progress: bool = False) -> tuple[float, float, float]:
         "One pass over the training split; returns mean CE, mean blind loss, mean student max-softmax."
+        # p_agree of each sample in its training batch (train-mode networks, augmented image, before that batch's
+        # update); NaN for the samples of the dropped last partial batch
+        self.p_agree_train = torch.full((len(self.train_idx),), float("nan"), device=self.device)
         cfg, dev = self.cfg, self.device
         self.teacher.train(); self.student.train()
         fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
@@ -222,7 +229,8 @@ class Trainer:
             x = self.aug(self.x_train[idx], params={k: v[..., sl] for k, v in params.items()}).contiguous(memory_format=fmt)
             y = self.y_train[idx]
             alpha = None if self.alpha is None else self.alpha[idx]
-            ce, bl, s = self.step(self.teacher, self.student, self.optimizer, x, y, alpha, cfg.amp)
+            ce, bl, s, t = self.step(self.teacher, self.student, self.optimizer, x, y, alpha, cfg.amp, cfg.detach_target)
+            self.p_agree_train[idx] = agreement(t, s).gather(1, y.view(-1, 1)).squeeze(1)
             conf = s.softmax(1).amax(1).sum()
             sums += torch.stack([ce, bl, conf])
             bad = torch.where((bad < 0) & ~torch.isfinite(ce + bl), b, bad)   # a Python number: no copy to the device
@@ -251,6 +259,9 @@ class Trainer:
         ce, bl, conf_train = self.train_epoch(progress)
         t, s = self.logits(self.x_train)
         p_agree = _to_np(agreement(t, s).gather(1, self.y_train.view(-1, 1)).squeeze(1))
+        if self.cfg.agreement_pass == "train":     # the training pass's values; the eval pass's for unseen samples
+            p_train = _to_np(self.p_agree_train)
+            p_agree = np.where(np.isnan(p_train), p_agree, p_train)
         conf_eval = float(s.softmax(1).amax(1).mean())
         m = conf_train if self.cfg.confidence == "train" else conf_eval
         e = self.epoch
