@@ -54,7 +54,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, help="channels-last images and weights (default: on)")
     g.add_argument("--compile", action="store_true", help="torch.compile the training step")
     g = p.add_argument_group("method (defaults are the paper's)")
-    g.add_argument("--otsu", choices=["bkd", "classic"], default=d.otsu, help="bkd: the authors' criterion; classic: scikit-image's Otsu (default %(default)s)")
+    g.add_argument("--otsu", choices=["authors", "bkd", "classic"], default=d.otsu, help="authors: the authors' criterion "
+                   "computed as in their code (bin left edges, the raw values' mean, split points 2..997 of 1000 bins); "
+                   "bkd: the same criterion on bin centres with every split point; classic: scikit-image's Otsu (default %(default)s)")
     g.add_argument("--confidence", choices=["train", "eval"], default=d.confidence, help="m_e from the training batches (train, the authors') or an eval pass (default %(default)s)")
     g.add_argument("--agreement-pass", choices=["train", "eval"], default=d.agreement_pass, help="which p_agree are "
                    "split at the tipping point: those of that epoch's training batches (train, the authors': train-mode "
@@ -63,6 +65,10 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--detach-target", action="store_true", help="build the soft target after the tipping point without "
                    "gradient, so that the student learns from the blind loss only and stays blind to the labels (default: "
                    "off, as the authors, whose soft cross-entropy also trains the student through softmax(student))")
+    g.add_argument("--tipping-rule", choices=["authors", "bkd"], default=d.tipping_rule, help="authors: as their code, "
+                   "look for a peak only once 6 epochs are done, and if none is found by 10 epochs take epoch 9 (8 "
+                   "counted from 0) as the tipping point; bkd: the first peak whenever it shows, none forced "
+                   "(default %(default)s)")
     g.add_argument("--tipping-window", type=int, default=d.tipping_window, help="epochs on each side of a tipping point (default %(default)s)")
     g.add_argument("--tipping-min-epoch", type=int, default=d.tipping_min_epoch, help="ignore maxima before this epoch (default %(default)s)")
     g.add_argument("--noisy-groups", type=_groups, default=d.noisy_groups, help="groups counted as noisy, e.g. 4 (the paper) or 3,4")
@@ -121,7 +127,7 @@ def config_from_args(a) -> TrainConfig:
                        epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, lr_step=a.lr_step, val_fraction=a.val_fraction,
                        subset=a.subset, seed=a.seed, device=a.device, image_size=a.image_size,
                        tipping_window=a.tipping_window, tipping_min_epoch=a.tipping_min_epoch, confidence=a.confidence,
-                       agreement_pass=a.agreement_pass, detach_target=a.detach_target, otsu=a.otsu, noisy_groups=a.noisy_groups, amp=a.amp, channels_last=a.channels_last, compile=a.compile)
+                       agreement_pass=a.agreement_pass, detach_target=a.detach_target, tipping_rule=a.tipping_rule, otsu=a.otsu, noisy_groups=a.noisy_groups, amp=a.amp, channels_last=a.channels_last, compile=a.compile)
 
 def format_summary(s: dict, out) -> str:
     "The lines `bkd train` prints at the end."

@@ -135,7 +135,7 @@ def detect(data: NoisyDataset, cfg: TrainConfig | None = None, stop_at_detection
         e = tr.epoch
         rec = tr.run_epoch(progress=progress)
         recent[e] = tr.last
-        recent = {k: v for k, v in recent.items() if k >= e - cfg.tipping_window}
+        recent = {k: v for k, v in recent.items() if k >= e - cfg.tipping_window - 1}
         if tr.p_agree_peak[0] == e: peak = tr.last
         bar.update(1); bar.set_postfix(m=f"{rec.student_confidence:.3f}")
         if stop_at_detection and tr.tipping.found: break

@@ -63,11 +63,12 @@ class TrainConfig:
     image_size: int | None = None
     tipping_window: int = 2
     tipping_min_epoch: int = 0
+    tipping_rule: str = "authors"     # 'authors' (peaks looked for from 6 values on; epoch 8 forced at 10) or 'bkd'
     confidence: str = "train"         # m_e from the training batches ('train', as the authors) or an eval pass ('eval')
     agreement_pass: str = "train"     # p_agree split at the tipping point: from that epoch's training batches ('train',
                                       # as the authors) or from an eval pass after the epoch ('eval')
     detach_target: bool = False       # True: no student gradient through the soft target; False: as the authors
-    otsu: str = "bkd"                 # 'bkd' (the authors' criterion) or 'classic'
+    otsu: str = "authors"             # 'authors' (their criterion and histogram), 'bkd' (bin centres) or 'classic'
     alphas: tuple = GROUP_ALPHAS
     noisy_groups: tuple = (4,)
     eval_batch_size: int = 1024
@@ -90,7 +91,8 @@ class TrainConfig:
                   (c.lr > 0, "--lr must be positive"), (0 <= c.val_fraction < 0.5, "--val-fraction must be in [0, 0.5)"),
                   (c.confidence in ("train", "eval"), "--confidence must be train or eval"),
                   (c.agreement_pass in ("train", "eval"), "--agreement-pass must be train or eval"),
-                  (c.otsu in ("bkd", "classic"), "--otsu must be bkd or classic"),
+                  (c.tipping_rule in ("authors", "bkd"), "--tipping-rule must be authors or bkd"),
+                  (c.otsu in ("authors", "bkd", "classic"), "--otsu must be authors, bkd or classic"),
                   (len(c.alphas) == 4 and all(0 <= a <= 1 for a in c.alphas), "alphas must be four numbers in [0, 1]"),
                   (set(c.noisy_groups) <= {1, 2, 3, 4} and len(c.noisy_groups) > 0, "noisy groups must be among 1, 2, 3, 4")]
         for ok, msg in checks:
@@ -175,8 +177,8 @@ class Trainer:
         self.is_noisy = None if data.y_clean is None else (np.asarray(data.y_noisy) != np.asarray(data.y_clean))[self.train_idx]
         # the method's state
         self.epoch = 0
-        self.tipping = TippingPoint(cfg.tipping_window, cfg.tipping_min_epoch)
-        self.p_agree_recent: dict[int, np.ndarray] = {}     # p_agree of the last window+1 epochs (0-based keys)
+        self.tipping = TippingPoint(cfg.tipping_window, cfg.tipping_min_epoch, cfg.tipping_rule)
+        self.p_agree_recent: dict[int, np.ndarray] = {}     # p_agree of the last window+2 epochs (0-based keys)
         self.p_agree_peak: tuple[int, np.ndarray] | None = None  # epoch and p_agree of the highest m_e so far
         self.split: OtsuSplit | None = None
         self.groups: np.ndarray | None = None               # per training-split sample, once the tipping point is known
@@ -266,7 +268,8 @@ class Trainer:
         m = conf_train if self.cfg.confidence == "train" else conf_eval
         e = self.epoch
         self.p_agree_recent[e] = p_agree
-        self.p_agree_recent = {k: v for k, v in self.p_agree_recent.items() if k >= e - self.cfg.tipping_window}
+        # a tipping point is at most window+1 epochs old when revealed (the authors' rule: a peak at epoch 2 after 6 values)
+        self.p_agree_recent = {k: v for k, v in self.p_agree_recent.items() if k >= e - self.cfg.tipping_window - 1}
         if self.p_agree_peak is None or m > max(self.tipping.history):
             self.p_agree_peak = (e, p_agree)
         # what Otsu would detect at this epoch (no effect on training)
