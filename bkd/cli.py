@@ -65,6 +65,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--detach-target", action="store_true", help="build the soft target after the tipping point without "
                    "gradient, so that the student learns from the blind loss only and stays blind to the labels (default: "
                    "off, as the authors, whose soft cross-entropy also trains the student through softmax(student))")
+    g.add_argument("--augment", choices=["authors", "bkd"], default=d.augment, help="authors: their normalisation "
+                   "constants (CIFAR-10 std 0.2023, 0.1994, 0.2010), flip before crop, CIFAR-100 crops zero-padded; bkd: "
+                   "measured statistics, crop before flip, reflect padding everywhere (default %(default)s)")
     g.add_argument("--tipping-rule", choices=["authors", "bkd"], default=d.tipping_rule, help="authors: as their code, "
                    "look for a peak only once 6 epochs are done, and if none is found by 10 epochs take epoch 9 (8 "
                    "counted from 0) as the tipping point; bkd: the first peak whenever it shows, none forced "
@@ -127,7 +130,7 @@ def config_from_args(a) -> TrainConfig:
                        epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, lr_step=a.lr_step, val_fraction=a.val_fraction,
                        subset=a.subset, seed=a.seed, device=a.device, image_size=a.image_size,
                        tipping_window=a.tipping_window, tipping_min_epoch=a.tipping_min_epoch, confidence=a.confidence,
-                       agreement_pass=a.agreement_pass, detach_target=a.detach_target, tipping_rule=a.tipping_rule, otsu=a.otsu, noisy_groups=a.noisy_groups, amp=a.amp, channels_last=a.channels_last, compile=a.compile)
+                       agreement_pass=a.agreement_pass, detach_target=a.detach_target, tipping_rule=a.tipping_rule, augment=a.augment, otsu=a.otsu, noisy_groups=a.noisy_groups, amp=a.amp, channels_last=a.channels_last, compile=a.compile)
 
 def format_summary(s: dict, out) -> str:
     "The lines `bkd train` prints at the end."

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .core import BkdError, resolve_device, seed_everything
-from .augment import BatchAugment
+from .augment import BatchAugment, make_augment
 from .models import make_model
 from .blind import blind_loss, agreement, sharpened_target, soft_cross_entropy, GROUP_ALPHAS
 from .tipping import TippingPoint
@@ -67,6 +67,7 @@ class TrainConfig:
     confidence: str = "train"         # m_e from the training batches ('train', as the authors) or an eval pass ('eval')
     agreement_pass: str = "train"     # p_agree split at the tipping point: from that epoch's training batches ('train',
                                       # as the authors) or from an eval pass after the epoch ('eval')
+    augment: str = "authors"          # 'authors' (their constants; flip, then crop; CIFAR-100 zero-padded) or 'bkd'
     detach_target: bool = False       # True: no student gradient through the soft target; False: as the authors
     otsu: str = "authors"             # 'authors' (their criterion and histogram), 'bkd' (bin centres) or 'classic'
     alphas: tuple = GROUP_ALPHAS
@@ -92,6 +93,7 @@ class TrainConfig:
                   (c.confidence in ("train", "eval"), "--confidence must be train or eval"),
                   (c.agreement_pass in ("train", "eval"), "--agreement-pass must be train or eval"),
                   (c.tipping_rule in ("authors", "bkd"), "--tipping-rule must be authors or bkd"),
+                  (c.augment in ("authors", "bkd"), "--augment must be authors or bkd"),
                   (c.otsu in ("authors", "bkd", "classic"), "--otsu must be authors, bkd or classic"),
                   (len(c.alphas) == 4 and all(0 <= a <= 1 for a in c.alphas), "alphas must be four numbers in [0, 1]"),
                   (set(c.noisy_groups) <= {1, 2, 3, 4} and len(c.noisy_groups) > 0, "noisy groups must be among 1, 2, 3, 4")]
@@ -165,7 +167,7 @@ class Trainer:
         self.steps_per_epoch = len(self.train_idx) // cfg.batch_size      # the last partial batch is dropped
         self.optimizer, self.scheduler = make_optimizer(self.teacher, self.student, cfg, self.steps_per_epoch)
         self.step = torch.compile(bkd_step) if cfg.compile else bkd_step
-        self.aug = BatchAugment(data.mean, data.std, hflip=data.hflip)
+        self.aug = make_augment(data, cfg.augment)
         self.gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
         # data on the training device, once
         x = data.x_train
