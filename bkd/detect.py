@@ -116,8 +116,10 @@ class _DetectTrainer(Trainer):
         return t, s
 
 def detect_config(**kw) -> TrainConfig:
-    "`TrainConfig` for detection: every image trains (`val_fraction=0`); `kw` overrides any field."
-    kw.setdefault("dataset", "folder"); kw.setdefault("noise", "given")
+    """`TrainConfig` for detection: every image trains (`val_fraction=0`); `kw` overrides any field. The agreement is
+    taken from the eval pass (`agreement_pass="eval"`), the pass the suggested labels come from, so that each
+    report row's `p_agree` and `p_suggested` are comparable; `bkd train` splits the training pass's, as the authors."""
+    kw.setdefault("dataset", "folder"); kw.setdefault("noise", "given"); kw.setdefault("agreement_pass", "eval")
     return TrainConfig(**{**kw, "val_fraction": 0.0})
 
 def detect(data: NoisyDataset, cfg: TrainConfig | None = None, stop_at_detection: bool = True,

@@ -28,7 +28,8 @@ __all__ = ['CHECKPOINT', 'PREVIOUS', 'RUN_FILES', 'load_checkpoint', 'write_resu
 
 # %% ../nbs/10_run.ipynb #59ff39cf
 CHECKPOINT, PREVIOUS = "checkpoint.pt", "checkpoint.prev.pt"
-RUN_FILES = ("config.json", "metrics.jsonl", CHECKPOINT, PREVIOUS, "p_agree.npy", "groups.npy", "detection.npy", "summary.json")
+RUN_FILES = ("config.json", "metrics.jsonl", CHECKPOINT, PREVIOUS, "p_agree.npy", "groups.npy", "detection.npy",
+             "detection_full.npy", "summary.json")
 
 def _check_writable(out: Path, what: str = "--out") -> None:
     "Fail early, before any work, if `out` cannot be created or written."
@@ -142,6 +143,11 @@ def write_results(trainer: Trainer, data, out: Path, figures: Path, seconds: flo
     save_figure(plot_agreement_histogram(det["p_agree"], trainer.is_noisy, det["split"],
                                          title=f"{name}: agreement at epoch {det['epoch']}"), figures / "agreement")
     save_npy(_full(n, idx, det["flagged"], False, bool), out / "detection.npy")
+    full = trainer.detection_full()
+    if full is not None:
+        summary["detection_full"] = dict(epoch=full["epoch"], n_scored=full["n_scored"], otsu=full["split"].to_dict(),
+                                         noise_rate_estimate=full["noise_rate_estimate"], scores=full.get("scores"))
+        save_npy(full["flagged"], out / "detection_full.npy")
     save_json(summary, out / "summary.json")
     return summary
 

@@ -188,6 +188,12 @@ class Trainer:
         self.history: list[EpochRecord] = []
         self.best: dict | None = None                       # best validation accuracy, its epoch and weights
         self._tipping_p_agree: np.ndarray | None = None
+        # the authors' detection file: eval-pass p_agree of every training image (both splits, original order, NaN for
+        # images in neither), per recent epoch, at the peak of m_e and at the tipping epoch
+        self.n_all = len(data.y_noisy)
+        self.p_full_recent: dict[int, np.ndarray] = {}
+        self.p_full_peak: np.ndarray | None = None
+        self._tipping_p_full: np.ndarray | None = None
 
     # ---- evaluation -------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -254,6 +260,7 @@ class Trainer:
         self.groups = confidence_groups(p, self.split)
         self.alpha = torch.from_numpy(group_alphas(self.groups, self.cfg.alphas)).to(self.device)
         self._tipping_p_agree = p                 # kept: the rolling buffer forgets it
+        self._tipping_p_full = self.p_full_recent.get(i)
 
     def run_epoch(self, progress: bool = False) -> EpochRecord:
         "Train one epoch, score and evaluate, update the tipping point; returns the epoch's record."
@@ -262,18 +269,26 @@ class Trainer:
         weighted = self.alpha is not None
         ce, bl, conf_train = self.train_epoch(progress)
         t, s = self.logits(self.x_train)
-        p_agree = _to_np(agreement(t, s).gather(1, self.y_train.view(-1, 1)).squeeze(1))
+        p_eval = p_agree = _to_np(agreement(t, s).gather(1, self.y_train.view(-1, 1)).squeeze(1))
         if self.cfg.agreement_pass == "train":     # the training pass's values; the eval pass's for unseen samples
             p_train = _to_np(self.p_agree_train)
             p_agree = np.where(np.isnan(p_train), p_agree, p_train)
+        if len(self.val_idx):
+            tv, sv = self.logits(self.x_val); av = agreement(tv, sv)
+            val = _to_np(av.argmax(1))
+            p_val = _to_np(av.gather(1, torch.from_numpy(self.y_val).to(self.device).view(-1, 1)).squeeze(1))
+        else: val, p_val = np.array([]), np.zeros(0, np.float32)
+        full = np.full(self.n_all, np.nan, np.float32); full[self.train_idx] = p_eval; full[self.val_idx] = p_val
         conf_eval = float(s.softmax(1).amax(1).mean())
         m = conf_train if self.cfg.confidence == "train" else conf_eval
         e = self.epoch
         self.p_agree_recent[e] = p_agree
         # a tipping point is at most window+1 epochs old when revealed (the authors' rule: a peak at epoch 2 after 6 values)
         self.p_agree_recent = {k: v for k, v in self.p_agree_recent.items() if k >= e - self.cfg.tipping_window - 1}
+        self.p_full_recent[e] = full
+        self.p_full_recent = {k: v for k, v in self.p_full_recent.items() if k >= e - self.cfg.tipping_window - 1}
         if self.p_agree_peak is None or m > max(self.tipping.history):
-            self.p_agree_peak = (e, p_agree)
+            self.p_agree_peak, self.p_full_peak = (e, p_agree), full
         # what Otsu would detect at this epoch (no effect on training)
         try:
             sp = otsu_split(p_agree, method=self.cfg.otsu)
@@ -282,7 +297,6 @@ class Trainer:
             f1 = detection_scores(flagged, self.is_noisy)["f1"] if self.is_noisy is not None else None
         except BkdError:
             est, f1 = float("nan"), None
-        val = self.predict(self.x_val)["agreement"] if len(self.val_idx) else np.array([])
         test = self.predict(self.x_test)
         rec = EpochRecord(epoch=e + 1, lr=lr, loss_ce=ce, loss_blind=bl, student_confidence=m,
                           student_confidence_train=conf_train, student_confidence_eval=conf_eval,
@@ -317,6 +331,8 @@ class Trainer:
             p_agree_recent={k: T(v) for k, v in self.p_agree_recent.items()},
             p_agree_peak=None if self.p_agree_peak is None else [self.p_agree_peak[0], T(self.p_agree_peak[1])],
             tipping_p_agree=T(self._tipping_p_agree),
+            p_full_recent={k: T(v) for k, v in self.p_full_recent.items()},
+            p_full_peak=T(self.p_full_peak), tipping_p_full=T(self._tipping_p_full),
             split=None if self.split is None else self.split.to_dict(),
             history=[asdict(r) for r in self.history], best=self.best)
 
@@ -335,6 +351,8 @@ class Trainer:
         self.p_agree_recent = {int(k): N(v) for k, v in st["p_agree_recent"].items()}
         self.p_agree_peak = None if st["p_agree_peak"] is None else (st["p_agree_peak"][0], N(st["p_agree_peak"][1]))
         self.history = [EpochRecord(**r) for r in st["history"]]
+        self.p_full_recent = {int(k): N(v) for k, v in st.get("p_full_recent", {}).items()}   # absent in older checkpoints
+        self.p_full_peak, self._tipping_p_full = N(st.get("p_full_peak")), N(st.get("tipping_p_full"))
         self.best = st["best"]
         if st["split"] is not None:
             self.split = OtsuSplit(**st["split"])
@@ -357,4 +375,22 @@ class Trainer:
         out = dict(tipping_found=self.tipping.found, epoch=epoch + 1, split=split, groups=groups, flagged=flagged,
                    p_agree=p, noise_rate_estimate=float(flagged.mean()))
         if self.is_noisy is not None: out["scores"] = detection_scores(flagged, self.is_noisy)
+        return out
+
+    def detection_full(self) -> dict | None:
+        """The authors' detection file: one flag per training image (both splits, original order) from the eval pass
+        at the tipping epoch (else the peak of m_e), split by its own Otsu; scored on every scored image. None when
+        the run's checkpoint predates these values."""
+        if self.tipping.found: epoch, p = self.tipping.epoch, self._tipping_p_full
+        elif self.p_agree_peak is None: raise BkdError("no epoch has been trained yet")
+        else: epoch, p = self.p_agree_peak[0], self.p_full_peak
+        if p is None: return None
+        seen = ~np.isnan(p)
+        split = otsu_split(p[seen], method=self.cfg.otsu)
+        flagged = np.zeros(len(p), bool)
+        flagged[seen] = noisy_mask(confidence_groups(p[seen], split), self.cfg.noisy_groups)
+        out = dict(epoch=epoch + 1, split=split, flagged=flagged, p_agree=p, n_scored=int(seen.sum()),
+                   noise_rate_estimate=float(flagged[seen].mean()))
+        if self.data.y_clean is not None:
+            out["scores"] = detection_scores(flagged[seen], (np.asarray(self.data.y_noisy) != np.asarray(self.data.y_clean))[seen])
         return out
