@@ -42,7 +42,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--image-size", type=int, help="folder only: resize images to this square size")
     g.add_argument("--cache-dir", help="where decoded image folders are cached (default $BKD_CACHE or ~/.cache/bkd)")
     g = p.add_argument_group("training")
-    g.add_argument("--arch", choices=list(ARCHS), help="network for teacher and student (default: preact_resnet18 on CUDA; on CPU small_cnn for digits, tiny_cnn otherwise)")
+    g.add_argument("--arch", choices=list(ARCHS), help="network for teacher and student (default: preact_resnet18 on CUDA; on CPU small_cnn for digits, tiny_cnn otherwise); "
+                   "preact_resnet18 is the authors' PreAct ResNet-18 (conv-BN-ReLU stem, shortcuts from the pre-activated input), "
+                   "preact_resnet18_standard the standard one")
     g.add_argument("--epochs", type=int, help=f"default: {PAPER_EPOCHS} on CUDA (the paper); on CPU " +
                    ", ".join(f"{k} {v}" for k, v in CPU_EPOCHS.items()))
     g.add_argument("--batch-size", type=int, default=d.batch_size, help="default %(default)s")
@@ -96,7 +98,9 @@ def _add_detect_args(p: argparse.ArgumentParser) -> None:
                    "(for images whose class changes when mirrored, such as text)")
     g.add_argument("--cache-dir", help="where decoded images are cached (default $BKD_CACHE or ~/.cache/bkd)")
     g = p.add_argument_group("training")
-    g.add_argument("--arch", choices=list(ARCHS), help="network for teacher and student (default: preact_resnet18 on CUDA; on CPU small_cnn for digits, tiny_cnn otherwise)")
+    g.add_argument("--arch", choices=list(ARCHS), help="network for teacher and student (default: preact_resnet18 on CUDA; on CPU small_cnn for digits, tiny_cnn otherwise); "
+                   "preact_resnet18 is the authors' PreAct ResNet-18 (conv-BN-ReLU stem, shortcuts from the pre-activated input), "
+                   "preact_resnet18_standard the standard one")
     g.add_argument("--epochs", type=int, help=f"most epochs to train; training stops at the tipping point (default "
                    f"{PAPER_EPOCHS} on CUDA, {CPU_EPOCHS['folder']} on CPU)")
     g.add_argument("--batch-size", type=int, default=d.batch_size, help="default %(default)s")
@@ -135,7 +139,9 @@ def config_from_args(a) -> TrainConfig:
 def format_summary(s: dict, out) -> str:
     "The lines `bkd train` prints at the end."
     lines = []
-    if s["tipping_found"]: lines.append(f"tipping point: epoch {s['tipping_epoch']}")
+    if s["tipping_found"]:
+        lines.append(f"tipping point: epoch {s['tipping_epoch']}" + (" (no peak in the first 10 epochs: taken by the "
+                     "authors' rule; --tipping-rule bkd waits for a peak)" if s.get("tipping_forced") else ""))
     else: lines.append(f"no tipping point found in {s['epochs']} epochs; detection reported at the peak of the "
                        f"student's confidence (epoch {s['detection_epoch']}): train longer for the paper's method")
     est = f"noise estimate: {100 * s['noise_rate_estimate']:.1f} %"
@@ -145,8 +151,13 @@ def format_summary(s: dict, out) -> str:
         d = s["detection"]
         lines.append(f"detection: precision {d['precision']:.3f}, recall {d['recall']:.3f}, F1 {d['f1']:.3f} "
                      f"({d['n_flagged']} of {d['n']} labels flagged)")
-    lines.append(f"test accuracy: {100 * s['test_accuracy']:.2f} % (epoch {s['best_epoch']}, chosen on noisy validation); "
-                 f"last epoch {100 * s['test_accuracy_last']:.2f} %")
+    if (s.get("detection_full") or {}).get("scores"):
+        d = s["detection_full"]["scores"]
+        lines.append(f"detection on every training image (the authors' detection_full.npy): F1 {d['f1']:.3f} "
+                     f"({d['n_flagged']} of {d['n']} flagged)")
+    lines.append(f"test accuracy: {100 * s['test_accuracy']:.2f} % at the best-validation epoch {s['best_epoch']} "
+                 f"(chosen on noisy validation); {100 * s['test_accuracy_last']:.2f} % at the last epoch (what the "
+                 f"authors' code reports)")
     lines.append(f"time: {s['seconds']:.0f} s on {s['device']}; results in {out}")
     return "\n".join(lines)
 

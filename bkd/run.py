@@ -124,6 +124,7 @@ def write_results(trainer: Trainer, data, out: Path, figures: Path, seconds: flo
     summary = dict(
         tipping_found=det["tipping_found"],
         tipping_epoch=det["epoch"] if det["tipping_found"] else None,
+        tipping_forced=bool(trainer.tipping.forced),
         detection_epoch=det["epoch"],
         otsu=det["split"].to_dict(),
         noise_rate_estimate=det["noise_rate_estimate"],
