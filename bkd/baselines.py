@@ -101,7 +101,7 @@ def train_ce(data, train_idx, val_idx, cfg: TrainConfig, progress: bool = False,
     model = make_model(cfg.arch, data.num_classes, data.x_train.shape[1]).to(dev, memory_format=_fmt(cfg))
     steps = len(train_idx) // cfg.batch_size                      # the last partial batch is dropped, as in BKD
     opt, sched = make_optimizer(model, torch.nn.Module(), cfg, steps)
-    aug = input_pipeline(data)
+    aug = input_pipeline(data, cfg.augment)
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
     y_all = np.asarray(data.y_noisy)
     x_tr = data.x_train[torch.from_numpy(train_idx)].to(dev)
@@ -162,7 +162,7 @@ def cross_val_pred_probs(data, train_idx, cfg: TrainConfig, folds: int = 3, seed
         raise BkdError(f"every class needs at least {folds} samples for {folds}-fold training")
     cfg = cfg.resolve()
     dev = resolve_device(cfg.device)
-    aug = input_pipeline(data)
+    aug = input_pipeline(data, cfg.augment)
     out = np.zeros((len(train_idx), data.num_classes), np.float32)
     skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for k, (fit, held) in enumerate(tqdm(list(skf.split(train_idx, y)), disable=not progress, desc=f"{folds}-fold CE")):

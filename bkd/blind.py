@@ -30,9 +30,13 @@ def agreement_prob(t: torch.Tensor, s: torch.Tensor, y: torch.Tensor) -> torch.T
 # %% ../nbs/04_blind.ipynb #9ba46b1c
 GROUP_ALPHAS = (0.30, 0.45, 0.55, 0.70)
 
-def sharpened_target(y: torch.Tensor, s: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-    "`((1-alpha)*onehot(y) + alpha*softmax(s))^(1+alpha)`, renormalised; `alpha` is per sample. No gradient."
-    with torch.no_grad():
+def sharpened_target(y: torch.Tensor, # labels, shape (B,)
+                     s: torch.Tensor, # student logits, shape (B, C)
+                     alpha: torch.Tensor, # per-sample weight of the student's belief, shape (B,)
+                     detach: bool = False, # True: no gradient through the target (bkd's option); False: the authors'
+                    ) -> torch.Tensor:
+    "`((1-alpha)*onehot(y) + alpha*softmax(s))^(1+alpha)`, renormalised over classes."
+    with torch.set_grad_enabled(torch.is_grad_enabled() and not detach):
         alpha = alpha.view(-1, 1).float()
         mix = (1 - alpha) * F.one_hot(y, s.shape[1]).float() + alpha * torch.softmax(s.float(), 1)
         q = mix ** (1 + alpha)

@@ -47,7 +47,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    "labels, cached); fast on a CPU (defaults then: --arch mlp, 60 epochs, lr 0.005, no weight decay, "
                    "constant lr)")
     g = p.add_argument_group("training")
-    g.add_argument("--arch", choices=list(ARCHS), help="network for teacher and student (default: preact_resnet18 on CUDA; on CPU small_cnn for digits, tiny_cnn otherwise)")
+    g.add_argument("--arch", choices=list(ARCHS), help="network for teacher and student (default: preact_resnet18 on CUDA; on CPU small_cnn for digits, tiny_cnn otherwise); "
+                   "preact_resnet18 is the authors' PreAct ResNet-18 (conv-BN-ReLU stem, shortcuts from the pre-activated input), "
+                   "preact_resnet18_standard the standard one")
     g.add_argument("--epochs", type=int, help=f"default: {PAPER_EPOCHS} on CUDA (the paper); on CPU " +
                    ", ".join(f"{k} {v}" for k, v in CPU_EPOCHS.items()))
     g.add_argument("--batch-size", type=int, default=d.batch_size, help="default %(default)s")
@@ -60,8 +62,24 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, help="channels-last images and weights (default: on)")
     g.add_argument("--compile", action="store_true", help="torch.compile the training step")
     g = p.add_argument_group("method (defaults are the paper's)")
-    g.add_argument("--otsu", choices=["bkd", "classic"], default=d.otsu, help="bkd: the authors' criterion; classic: scikit-image's Otsu (default %(default)s)")
+    g.add_argument("--otsu", choices=["authors", "bkd", "classic"], default=d.otsu, help="authors: the authors' criterion "
+                   "computed as in their code (bin left edges, the raw values' mean, split points 2..997 of 1000 bins); "
+                   "bkd: the same criterion on bin centres with every split point; classic: scikit-image's Otsu (default %(default)s)")
     g.add_argument("--confidence", choices=["train", "eval"], default=d.confidence, help="m_e from the training batches (train, the authors') or an eval pass (default %(default)s)")
+    g.add_argument("--agreement-pass", choices=["train", "eval"], default=d.agreement_pass, help="which p_agree are "
+                   "split at the tipping point: those of that epoch's training batches (train, the authors': train-mode "
+                   "batch norm, augmented images, weights changing within the epoch) or of an eval pass after the epoch "
+                   "(eval: one set of weights scores every sample alike) (default %(default)s)")
+    g.add_argument("--detach-target", action="store_true", help="build the soft target after the tipping point without "
+                   "gradient, so that the student learns from the blind loss only and stays blind to the labels (default: "
+                   "off, as the authors, whose soft cross-entropy also trains the student through softmax(student))")
+    g.add_argument("--augment", choices=["authors", "bkd"], default=d.augment, help="authors: their normalisation "
+                   "constants (CIFAR-10 std 0.2023, 0.1994, 0.2010), flip before crop, CIFAR-100 crops zero-padded; bkd: "
+                   "measured statistics, crop before flip, reflect padding everywhere (default %(default)s)")
+    g.add_argument("--tipping-rule", choices=["authors", "bkd"], default=d.tipping_rule, help="authors: as their code, "
+                   "look for a peak only once 6 epochs are done, and if none is found by 10 epochs take epoch 9 (8 "
+                   "counted from 0) as the tipping point; bkd: the first peak whenever it shows, none forced "
+                   "(default %(default)s)")
     g.add_argument("--tipping-window", type=int, default=d.tipping_window, help="epochs on each side of a tipping point (default %(default)s)")
     g.add_argument("--tipping-min-epoch", type=int, default=d.tipping_min_epoch, help="ignore maxima before this epoch (default %(default)s)")
     g.add_argument("--noisy-groups", type=_groups, default=d.noisy_groups, help="groups counted as noisy, e.g. 4 (the paper) or 3,4")
@@ -86,7 +104,9 @@ def _add_detect_args(p: argparse.ArgumentParser) -> None:
                    "(for images whose class changes when mirrored, such as text)")
     g.add_argument("--cache-dir", help="where decoded images are cached (default $BKD_CACHE or ~/.cache/bkd)")
     g = p.add_argument_group("training")
-    g.add_argument("--arch", choices=list(ARCHS), help="network for teacher and student (default: preact_resnet18 on CUDA; on CPU small_cnn for digits, tiny_cnn otherwise)")
+    g.add_argument("--arch", choices=list(ARCHS), help="network for teacher and student (default: preact_resnet18 on CUDA; on CPU small_cnn for digits, tiny_cnn otherwise); "
+                   "preact_resnet18 is the authors' PreAct ResNet-18 (conv-BN-ReLU stem, shortcuts from the pre-activated input), "
+                   "preact_resnet18_standard the standard one")
     g.add_argument("--epochs", type=int, help=f"most epochs to train; training stops at the tipping point (default "
                    f"{PAPER_EPOCHS} on CUDA, {CPU_EPOCHS['folder']} on CPU)")
     g.add_argument("--batch-size", type=int, default=d.batch_size, help="default %(default)s")
@@ -123,13 +143,16 @@ def config_from_args(a) -> TrainConfig:
                        epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, lr_step=a.lr_step, val_fraction=a.val_fraction,
                        subset=a.subset, seed=a.seed, device=a.device, image_size=a.image_size,
                        tipping_window=a.tipping_window, tipping_min_epoch=a.tipping_min_epoch, confidence=a.confidence,
-                       otsu=a.otsu, noisy_groups=a.noisy_groups, amp=a.amp, channels_last=a.channels_last, compile=a.compile,
-                       weight_decay=a.weight_decay, features=a.features)
+                       agreement_pass=a.agreement_pass, detach_target=a.detach_target, tipping_rule=a.tipping_rule,
+                       augment=a.augment, otsu=a.otsu, noisy_groups=a.noisy_groups, amp=a.amp,
+                       channels_last=a.channels_last, compile=a.compile, weight_decay=a.weight_decay, features=a.features)
 
 def format_summary(s: dict, out) -> str:
     "The lines `bkd train` prints at the end."
     lines = []
-    if s["tipping_found"]: lines.append(f"tipping point: epoch {s['tipping_epoch']}")
+    if s["tipping_found"]:
+        lines.append(f"tipping point: epoch {s['tipping_epoch']}" + (" (no peak in the first 10 epochs: taken by the "
+                     "authors' rule; --tipping-rule bkd waits for a peak)" if s.get("tipping_forced") else ""))
     else: lines.append(f"no tipping point found in {s['epochs']} epochs; detection reported at the peak of the "
                        f"student's confidence (epoch {s['detection_epoch']}): train longer for the paper's method")
     est = f"noise estimate: {100 * s['noise_rate_estimate']:.1f} %"
@@ -139,8 +162,13 @@ def format_summary(s: dict, out) -> str:
         d = s["detection"]
         lines.append(f"detection: precision {d['precision']:.3f}, recall {d['recall']:.3f}, F1 {d['f1']:.3f} "
                      f"({d['n_flagged']} of {d['n']} labels flagged)")
-    lines.append(f"test accuracy: {100 * s['test_accuracy']:.2f} % (epoch {s['best_epoch']}, chosen on noisy validation); "
-                 f"last epoch {100 * s['test_accuracy_last']:.2f} %")
+    if (s.get("detection_full") or {}).get("scores"):
+        d = s["detection_full"]["scores"]
+        lines.append(f"detection on every training image (the authors' detection_full.npy): F1 {d['f1']:.3f} "
+                     f"({d['n_flagged']} of {d['n']} flagged)")
+    lines.append(f"test accuracy: {100 * s['test_accuracy']:.2f} % at the best-validation epoch {s['best_epoch']} "
+                 f"(chosen on noisy validation); {100 * s['test_accuracy_last']:.2f} % at the last epoch (what the "
+                 f"authors' code reports)")
     lines.append(f"time: {s['seconds']:.0f} s on {s['device']}; results in {out}")
     return "\n".join(lines)
 

@@ -32,11 +32,12 @@ from tqdm.auto import tqdm
 from .core import BkdError, atomic_write, save_torch
 
 # %% auto #0
-__all__ = ['NOISE_KINDS', 'SYNTHETIC_NOISE', 'DATASETS', 'CIFARN', 'CIFAR_STATS', 'CIFAR_NUM_CLASSES', 'CIFAR_TRAIN_SIZE',
-           'parse_noise', 'noise_name', 'symmetric_noise', 'pairflip_noise', 'apply_noise', 'sha256sum',
-           'download_verified', 'load_cifarn_labels', 'cifarn_labels', 'load_cifar', 'default_cache_dir', 'natural_key',
-           'load_image_folder', 'ImageSplit', 'read_labels_csv', 'load_image_split', 'align_to_original_order',
-           'load_digits', 'NoisyDataset', 'channel_stats', 'default_data_root', 'load_dataset', 'split_indices']
+__all__ = ['NOISE_KINDS', 'SYNTHETIC_NOISE', 'DATASETS', 'CIFARN', 'CIFAR_STATS', 'CIFAR_STATS_MEASURED', 'CIFAR_NUM_CLASSES',
+           'CIFAR_TRAIN_SIZE', 'parse_noise', 'noise_name', 'symmetric_noise', 'pairflip_noise', 'apply_noise',
+           'sha256sum', 'download_verified', 'load_cifarn_labels', 'cifarn_labels', 'load_cifar', 'default_cache_dir',
+           'natural_key', 'load_image_folder', 'ImageSplit', 'read_labels_csv', 'load_image_split',
+           'align_to_original_order', 'load_digits', 'NoisyDataset', 'channel_stats', 'default_data_root',
+           'load_dataset', 'split_indices']
 
 # %% ../nbs/01_data.ipynb #4933c87d
 NOISE_KINDS = {
@@ -65,7 +66,11 @@ CIFARN = {
                      filename='CIFAR-100_human.pt',
                      noise={'clean': 'clean_label', 'noisy': 'noisy_label'}),
 }
-CIFAR_STATS = {  # per-channel mean and std of the training images, in [0, 1] units
+CIFAR_STATS = {  # the authors' normalisation constants (mean, std per channel, [0, 1] units): the default
+    'cifar10':  ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
+    'cifar100': ((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),
+}
+CIFAR_STATS_MEASURED = {  # the measured per-channel mean and std of the training images (`--augment bkd`)
     'cifar10':  ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     'cifar100': ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
 }

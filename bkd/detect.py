@@ -130,8 +130,10 @@ def fit_batch_size(n: int,                # number of training images
     return max(min_batch, 1 << max((n // min_steps).bit_length() - 1, 0))
 
 def detect_config(**kw) -> TrainConfig:
-    "`TrainConfig` for detection: every image trains (`val_fraction=0`); `kw` overrides any field."
-    kw.setdefault("dataset", "folder"); kw.setdefault("noise", "given")
+    """`TrainConfig` for detection: every image trains (`val_fraction=0`); `kw` overrides any field. The agreement is
+    taken from the eval pass (`agreement_pass="eval"`), the pass the suggested labels come from, so that each
+    report row's `p_agree` and `p_suggested` are comparable; `bkd train` splits the training pass's, as the authors."""
+    kw.setdefault("dataset", "folder"); kw.setdefault("noise", "given"); kw.setdefault("agreement_pass", "eval")
     return TrainConfig(**{**kw, "val_fraction": 0.0})
 
 def detect(data: NoisyDataset, cfg: TrainConfig | None = None, stop_at_detection: bool = True,
@@ -153,7 +155,7 @@ def detect(data: NoisyDataset, cfg: TrainConfig | None = None, stop_at_detection
         e = tr.epoch
         rec = tr.run_epoch(progress=progress)
         recent[e] = tr.last
-        recent = {k: v for k, v in recent.items() if k >= e - cfg.tipping_window}
+        recent = {k: v for k, v in recent.items() if k >= e - cfg.tipping_window - 1}
         if tr.p_agree_peak[0] == e: peak = tr.last
         bar.update(1); bar.set_postfix(m=f"{rec.student_confidence:.3f}")
         if stop_at_detection and tr.tipping.found: break

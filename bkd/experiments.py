@@ -248,7 +248,9 @@ def detection_table(experiments) -> pd.DataFrame:
     return pd.DataFrame(rows).astype({"epoch": "Int64"})
 
 def accuracy_table(experiments) -> pd.DataFrame:
-    "Clean test accuracy of BKD (agreement prediction) and plain CE: last epoch and noisy-validation-selected epoch."
+    """Clean test accuracy of BKD (agreement prediction) and plain CE: `test_acc_last` at the last epoch (what the
+    authors' code reports: its final save overwrites the best-validation checkpoint) and `test_acc_selected` at the
+    epoch the noisy validation split selects (`selected_epoch`)."""
     rows = []
     for e in experiments:
         rows.append(dict(dataset=e.dataset, noise=e.noise, seed=e.seed, method="BKD (agreement)", test_acc_last=e.bkd["test_accuracy_last"],

@@ -250,8 +250,10 @@ class FeatureInput:
     def __call__(self, x: torch.Tensor, generator=None, train: bool = True, params: dict | None = None) -> torch.Tensor:
         return x.float()
 
-def input_pipeline(data: NoisyDataset):
-    "`BatchAugment` for a dataset of images `(N, C, H, W)`, `FeatureInput` for one of features `(N, D)`."
-    from bkd.augment import BatchAugment
+def input_pipeline(data: NoisyDataset, # the training data
+                   augment: str = "authors" # the augmentation policy for images (`bkd.augment.make_augment`)
+                  ):
+    "`make_augment(data, augment)` for a dataset of images `(N, C, H, W)`, `FeatureInput` for one of features `(N, D)`."
+    from bkd.augment import make_augment
     if data.x_train.ndim == 2: return FeatureInput()
-    return BatchAugment(data.mean, data.std, hflip=data.hflip)
+    return make_augment(data, augment)

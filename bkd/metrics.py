@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.metrics import precision_recall_fscore_support
 
 # %% auto #0
-__all__ = ['detection_scores', 'accuracy']
+__all__ = ['detection_scores', 'accuracy', 'score_detection_file']
 
 # %% ../nbs/07_metrics.ipynb #0e6ad51a
 def detection_scores(flagged, is_noisy) -> dict:
@@ -24,3 +24,17 @@ def accuracy(pred, target) -> float:
     "Share of `pred` equal to `target`, as a fraction."
     pred, target = np.asarray(pred), np.asarray(target)
     return float((pred == target).mean()) if pred.size else float("nan")
+
+def score_detection_file(detection, # a .npy path or array: one bool per training image, original order
+                         y_noisy, # the given labels of the whole training set
+                         y_clean, # its true labels
+                        ) -> dict:
+    "Score a detection in the authors' format (one flag per image of the whole training set) on all images."
+    from bkd.core import BkdError
+    flags = np.load(detection) if not isinstance(detection, np.ndarray) else detection
+    y_noisy, y_clean = np.asarray(y_noisy), np.asarray(y_clean)
+    if flags.ndim != 1 or len(flags) != len(y_noisy) or len(y_clean) != len(y_noisy):
+        raise BkdError(f"the detection has {flags.shape} flags for {len(y_noisy)} training images: it must have one per image")
+    if flags.dtype != np.bool_ and not np.isin(flags, (0, 1)).all():
+        raise BkdError("the detection must hold booleans (or 0/1), one per training image")
+    return detection_scores(flags.astype(bool), y_noisy != y_clean)

@@ -18,8 +18,11 @@ __all__ = ['ARCHS', 'PreActBlock', 'PreActResNet18', 'SmallCNN', 'MLP', 'make_mo
 class PreActBlock(nn.Module):
     "Pre-activation basic block: BN-ReLU-conv, BN-ReLU-conv, plus identity (or 1x1 projection) shortcut."
     expansion = 1
-    def __init__(self, c_in: int, c_out: int, stride: int = 1):
+    def __init__(self, c_in: int, c_out: int, stride: int = 1,
+                 preact_shortcut: bool = True, # identity shortcut adds relu(bn1(x)) (the authors') instead of x
+                ):
         super().__init__()
+        self.preact_shortcut = preact_shortcut
         self.bn1 = nn.BatchNorm2d(c_in)
         self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(c_out)
@@ -29,25 +32,32 @@ class PreActBlock(nn.Module):
 
     def forward(self, x):
         out = F.relu(self.bn1(x))
-        short = self.shortcut(out) if self.shortcut is not None else x
+        short = self.shortcut(out) if self.shortcut is not None else (out if self.preact_shortcut else x)
         out = self.conv1(out)
         out = self.conv2(F.relu(self.bn2(out)))
         return out + short
 
 class PreActResNet18(nn.Module):
-    "PreAct ResNet-18 for small images as used in the noisy-label literature: 4 stages of 2 blocks (64-128-256-512), global average pool, linear."
-    def __init__(self, num_classes: int = 10, in_channels: int = 3):
+    "PreAct ResNet-18 for small images: 4 stages of 2 blocks (64-128-256-512), global average pool, linear."
+    def __init__(self, num_classes: int = 10, in_channels: int = 3,
+                 variant: str = "authors", # 'authors': conv-BN-ReLU stem, shortcuts from relu(bn1(x)); 'standard'
+                ):
         super().__init__()
+        if variant not in ("authors", "standard"): raise BkdError(f"unknown PreAct ResNet-18 variant {variant!r}")
+        self.variant = variant
         self.conv1 = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(64) if variant == "authors" else None
         layers, c = [], 64
         for width, stride in [(64, 1), (128, 2), (256, 2), (512, 2)]:
-            layers += [PreActBlock(c, width, stride), PreActBlock(width, width, 1)]
+            layers += [PreActBlock(c, width, stride, variant == "authors"), PreActBlock(width, width, 1, variant == "authors")]
             c = width
         self.layers = nn.Sequential(*layers)
         self.linear = nn.Linear(c, num_classes)
 
     def forward(self, x):
-        out = self.layers(self.conv1(x))
+        out = self.conv1(x)
+        if self.bn1 is not None: out = F.relu(self.bn1(out))
+        out = self.layers(out)
         return self.linear(F.adaptive_avg_pool2d(out, 1).flatten(1))
 
 # %% ../nbs/03_models.ipynb #d7cafbca
@@ -77,7 +87,8 @@ class MLP(nn.Module):
 
 # %% ../nbs/03_models.ipynb #4caca581
 ARCHS = {
-    "preact_resnet18": lambda nc, ci: PreActResNet18(nc, ci),
+    "preact_resnet18": lambda nc, ci: PreActResNet18(nc, ci, "authors"),
+    "preact_resnet18_standard": lambda nc, ci: PreActResNet18(nc, ci, "standard"),
     "small_cnn": lambda nc, ci: SmallCNN(nc, ci, width=32),
     "tiny_cnn": lambda nc, ci: SmallCNN(nc, ci, width=16),
     "mlp": lambda nc, ci: MLP(nc, ci),                     # ci: the feature dimension

@@ -13,7 +13,7 @@ from skimage.filters import threshold_otsu
 from .core import BkdError
 
 # %% auto #0
-__all__ = ['SIGMA_FLOOR', 'OtsuSplit', 'otsu_split', 'confidence_groups', 'group_alphas', 'noisy_mask']
+__all__ = ['SIGMA_FLOOR', 'OTSU_METHODS', 'OtsuSplit', 'otsu_split', 'confidence_groups', 'group_alphas', 'noisy_mask']
 
 # %% ../nbs/06_otsu.ipynb #eb6db067
 SIGMA_FLOOR = np.sqrt(1e-5)
@@ -26,7 +26,7 @@ class OtsuSplit:
     mu2: float
     sigma1: float
     sigma2: float
-    method: str = "bkd"
+    method: str = "authors"
 
     def to_dict(self) -> dict: return asdict(self)
 
@@ -35,8 +35,13 @@ def _side_stats(p: np.ndarray, thr: float):
     sd = lambda v: max(float(v.std()), SIGMA_FLOOR)
     return float(lo.mean()), float(hi.mean()), sd(lo), sd(hi)
 
-def otsu_split(p, bins: int = 1000, method: str = "bkd") -> OtsuSplit:
-    "Split `p` (values in [0, 1]) in two with the authors' criterion (`bkd`) or classical Otsu (`classic`)."
+OTSU_METHODS = ("authors", "bkd", "classic")
+
+def otsu_split(p, # values in [0, 1], e.g. the agreement probabilities at the tipping point
+               bins: int = 1000, # histogram bins on [0, 1]
+               method: str = "authors", # 'authors' (left edges, raw mean, splits 2..bins-3), 'bkd' (centres), 'classic'
+              ) -> OtsuSplit:
+    "Split `p` in two with the authors' criterion (as their code: `authors`; on bin centres: `bkd`) or classical Otsu."
     p = np.asarray(p, dtype=np.float64).ravel()
     if p.size < 2 or not np.isfinite(p).all():
         raise BkdError("Otsu needs at least two finite agreement probabilities")
@@ -45,23 +50,27 @@ def otsu_split(p, bins: int = 1000, method: str = "bkd") -> OtsuSplit:
         thr = float(threshold_otsu(p, nbins=bins))
         thr = np.nextafter(thr, 1.0)    # scikit-image puts values equal to the threshold in the lower class
         return OtsuSplit(float(thr), *_side_stats(p, thr), method="classic")
-    if method != "bkd": raise BkdError(f"unknown Otsu method {method!r}: use bkd or classic")
-    hist, edges = np.histogram(p, bins=bins, range=(0.0, 1.0))
-    centers = (edges[:-1] + edges[1:]) / 2
-    h = hist.astype(np.float64)
+    if method not in OTSU_METHODS: raise BkdError(f"unknown Otsu method {method!r}: use {', '.join(OTSU_METHODS)}")
+    authors = method == "authors"
+    h = np.bincount(np.clip(np.floor(p * bins).astype(np.int64), 0, bins - 1), minlength=bins).astype(np.float64)
+    edges = np.arange(bins + 1) / bins
+    centers = edges[:-1] if authors else (edges[:-1] + edges[1:]) / 2   # the position that stands for each bin
     n1 = np.cumsum(h)[:-1]; n = h.sum(); n2 = n - n1                  # split k: bins [0, k] below, the rest above
     s1 = np.cumsum(h * centers)[:-1]; s2 = (h * centers).sum() - s1
     q1 = np.cumsum(h * centers ** 2)[:-1]; q2 = (h * centers ** 2).sum() - q1
     ok = (n1 > 0) & (n2 > 0)
-    if not ok.any(): raise BkdError("all agreement probabilities fall in one histogram bin: nothing to split")
+    if authors: ok &= (np.arange(1, bins) >= 2) & (np.arange(1, bins) <= bins - 3)   # split points s = k + 1
+    if not ok.any():
+        raise BkdError("all agreement probabilities fall on one side of every split point: nothing to split")
     with np.errstate(divide="ignore", invalid="ignore"):
-        mu1, mu2, mu = s1 / n1, s2 / n2, (h * centers).sum() / n
+        mu1, mu2 = s1 / n1, s2 / n2
+        mu = p.mean() if authors else (h * centers).sum() / n
         sd1 = np.maximum(np.sqrt(np.maximum(q1 / n1 - mu1 ** 2, 0)), SIGMA_FLOOR)
         sd2 = np.maximum(np.sqrt(np.maximum(q2 / n2 - mu2 ** 2, 0)), SIGMA_FLOOR)
         crit = (n1 * (mu1 - mu) ** 2 + n2 * (mu2 - mu) ** 2) / (n1 * sd1 + n2 * sd2)
     crit[~ok] = -np.inf
     k = int(np.argmax(crit))
-    return OtsuSplit(float(edges[k + 1]), float(mu1[k]), float(mu2[k]), float(sd1[k]), float(sd2[k]), method="bkd")
+    return OtsuSplit(float(edges[k + 1]), float(mu1[k]), float(mu2[k]), float(sd1[k]), float(sd2[k]), method=method)
 
 # %% ../nbs/06_otsu.ipynb #7662e6aa
 def confidence_groups(p, split: OtsuSplit) -> np.ndarray:

@@ -32,7 +32,8 @@ __all__ = ['CHECKPOINT', 'PREVIOUS', 'RUN_FILES', 'load_checkpoint', 'write_resu
 def _os_error(e: OSError) -> str: return e.strerror or str(e)
 
 CHECKPOINT, PREVIOUS = "checkpoint.pt", "checkpoint.prev.pt"
-RUN_FILES = ("config.json", "metrics.jsonl", CHECKPOINT, PREVIOUS, "p_agree.npy", "groups.npy", "detection.npy", "summary.json")
+RUN_FILES = ("config.json", "metrics.jsonl", CHECKPOINT, PREVIOUS, "p_agree.npy", "groups.npy", "detection.npy",
+             "detection_full.npy", "summary.json")
 
 def _check_writable(out: Path, what: str = "--out") -> None:
     """Fail early, before any work, if `out` cannot be created or written: a folder is created in (and removed from)
@@ -131,6 +132,7 @@ def write_results(trainer: Trainer, data, out: Path, figures: Path, seconds: flo
     summary = dict(
         tipping_found=det["tipping_found"],
         tipping_epoch=det["epoch"] if det["tipping_found"] else None,
+        tipping_forced=bool(trainer.tipping.forced),
         detection_epoch=det["epoch"],
         otsu=det["split"].to_dict(),
         noise_rate_estimate=det["noise_rate_estimate"],
@@ -155,6 +157,11 @@ def write_results(trainer: Trainer, data, out: Path, figures: Path, seconds: flo
                        "saved: make that folder writable (or choose another --figures) and run the same command "
                        "again to write them") from None
     save_npy(_full(n, idx, det["flagged"], False, bool), out / "detection.npy")
+    full = trainer.detection_full()
+    if full is not None:
+        summary["detection_full"] = dict(epoch=full["epoch"], n_scored=full["n_scored"], otsu=full["split"].to_dict(),
+                                         noise_rate_estimate=full["noise_rate_estimate"], scores=full.get("scores"))
+        save_npy(full["flagged"], out / "detection_full.npy")
     save_json(summary, out / "summary.json")
     return summary
 

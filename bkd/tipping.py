@@ -8,28 +8,43 @@ from __future__ import annotations
 import numpy as np
 
 # %% auto #0
-__all__ = ['TippingPoint']
+__all__ = ['AUTHORS_MIN_VALUES', 'AUTHORS_FORCED', 'TippingPoint']
 
 # %% ../nbs/05_tipping.ipynb #00d55edf
+AUTHORS_MIN_VALUES = 6            # the authors' rule looks for a peak only from this many values on
+AUTHORS_FORCED = (10, 8)          # ... and with exactly 10 values and no peak yet, declares epoch 8 the tipping point
+
 class TippingPoint:
     "Online detector of the first strict local maximum of a per-epoch series (epochs counted from 0)."
-    def __init__(self, window: int = 2, min_epoch: int = 0):
+    def __init__(self,
+                 window: int = 2, # epochs on each side of a peak
+                 min_epoch: int = 0, # ignore maxima before this epoch
+                 rule: str = "authors", # 'authors' (6-value guard, epoch 8 forced at 10 values) or 'bkd'
+                ):
         if window < 1: raise ValueError("window must be at least 1")
-        self.window, self.min_epoch = window, min_epoch
+        if rule not in ("authors", "bkd"): raise ValueError("rule must be authors or bkd")
+        self.window, self.min_epoch, self.rule = window, min_epoch, rule
         self.history: list[float] = []
         self.epoch: int | None = None   # the tipping epoch, once known
+        self.forced = False             # True when the authors' rule declared epoch 8 at 10 values
+
+    def _is_peak(self, i: int) -> bool:
+        h = self.history
+        return all(h[i] > h[j] for j in range(i - self.window, i + self.window + 1) if j != i)
 
     def update(self, value: float) -> int | None:
         "Add epoch `len(history)`'s value; return the tipping epoch if this update reveals it, else None."
         self.history.append(float(value))
         if self.epoch is not None: return None
-        i = len(self.history) - 1 - self.window          # the candidate whose right-hand window is now complete
-        if i < max(self.window, self.min_epoch): return None
-        h = self.history
-        if all(h[i] > h[j] for j in range(i - self.window, i + self.window + 1) if j != i):
-            self.epoch = i
-            return i
-        return None
+        n, lo = len(self.history), max(self.window, self.min_epoch)
+        if self.rule == "authors":
+            if n < AUTHORS_MIN_VALUES: return None
+            if n == AUTHORS_FORCED[0]: self.epoch, self.forced = AUTHORS_FORCED[1], True
+            else: self.epoch = next((i for i in range(lo, n - self.window) if self._is_peak(i)), None)
+            return self.epoch
+        i = n - 1 - self.window                          # the candidate whose right-hand window is now complete
+        if i >= lo and self._is_peak(i): self.epoch = i
+        return self.epoch
 
     @property
     def found(self) -> bool: return self.epoch is not None
@@ -40,9 +55,11 @@ class TippingPoint:
         return int(np.argmax(self.history)) if self.history else None
 
     def state_dict(self) -> dict:
-        return dict(window=self.window, min_epoch=self.min_epoch, history=list(self.history), epoch=self.epoch)
+        return dict(window=self.window, min_epoch=self.min_epoch, rule=self.rule, history=list(self.history),
+                    epoch=self.epoch, forced=self.forced)
 
     @classmethod
     def from_state_dict(cls, d: dict) -> "TippingPoint":
-        tp = cls(d["window"], d["min_epoch"]); tp.history, tp.epoch = list(d["history"]), d["epoch"]
+        tp = cls(d["window"], d["min_epoch"], d.get("rule", "bkd"))   # checkpoints from before the rule: bkd's
+        tp.history, tp.epoch, tp.forced = list(d["history"]), d["epoch"], d.get("forced", False)
         return tp

@@ -67,8 +67,13 @@ class TrainConfig:
     image_size: int | None = None
     tipping_window: int = 2
     tipping_min_epoch: int = 0
+    tipping_rule: str = "authors"     # 'authors' (peaks looked for from 6 values on; epoch 8 forced at 10) or 'bkd'
     confidence: str = "train"         # m_e from the training batches ('train', as the authors) or an eval pass ('eval')
-    otsu: str = "bkd"                 # 'bkd' (the authors' criterion) or 'classic'
+    agreement_pass: str = "train"     # p_agree split at the tipping point: from that epoch's training batches ('train',
+                                      # as the authors) or from an eval pass after the epoch ('eval')
+    augment: str = "authors"          # 'authors' (their constants; flip, then crop; CIFAR-100 zero-padded) or 'bkd'
+    detach_target: bool = False       # True: no student gradient through the soft target; False: as the authors
+    otsu: str = "authors"             # 'authors' (their criterion and histogram), 'bkd' (bin centres) or 'classic'
     alphas: tuple = GROUP_ALPHAS
     noisy_groups: tuple = (4,)
     eval_batch_size: int = 1024
@@ -105,7 +110,10 @@ class TrainConfig:
                   (c.lr > 0, "--lr must be positive"),
                   (c.weight_decay >= 0, "--weight-decay must not be negative"), (0 <= c.val_fraction < 0.5, "--val-fraction must be in [0, 0.5)"),
                   (c.confidence in ("train", "eval"), "--confidence must be train or eval"),
-                  (c.otsu in ("bkd", "classic"), "--otsu must be bkd or classic"),
+                  (c.agreement_pass in ("train", "eval"), "--agreement-pass must be train or eval"),
+                  (c.tipping_rule in ("authors", "bkd"), "--tipping-rule must be authors or bkd"),
+                  (c.augment in ("authors", "bkd"), "--augment must be authors or bkd"),
+                  (c.otsu in ("authors", "bkd", "classic"), "--otsu must be authors, bkd or classic"),
                   (len(c.alphas) == 4 and all(0 <= a <= 1 for a in c.alphas), "alphas must be four numbers in [0, 1]"),
                   (set(c.noisy_groups) <= {1, 2, 3, 4} and len(c.noisy_groups) > 0, "noisy groups must be among 1, 2, 3, 4")]
         for ok, msg in checks:
@@ -117,18 +125,18 @@ class TrainConfig:
         return d
 
 # %% ../nbs/08_train.ipynb #57929beb
-def bkd_step(teacher, student, optimizer, x, y, alpha=None, amp: bool = False):
-    "One SGD step on teacher CE (or weighted soft CE) + blind loss. Returns detached (ce, blind, student logits)."
+def bkd_step(teacher, student, optimizer, x, y, alpha=None, amp: bool = False, detach_target: bool = False):
+    "One SGD step on teacher CE (or weighted soft CE) + blind loss. Returns detached (ce, blind, student logits, teacher logits)."
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
         t = teacher(x)
         s = student(x)
     t, s = t.float(), s.float()
-    ce = F.cross_entropy(t, y) if alpha is None else soft_cross_entropy(t, sharpened_target(y, s, alpha))
+    ce = F.cross_entropy(t, y) if alpha is None else soft_cross_entropy(t, sharpened_target(y, s, alpha, detach_target))
     bl = blind_loss(t, s, y)
     optimizer.zero_grad(set_to_none=True)
     (ce + bl).backward()
     optimizer.step()
-    return ce.detach(), bl.detach(), s.detach()
+    return ce.detach(), bl.detach(), s.detach(), t.detach()
 
 def make_optimizer(teacher, student, cfg: TrainConfig, steps_per_epoch: int):
     "One SGD optimiser over both networks and the step schedule (x lr_gamma after `lr_step` epochs)."
@@ -181,7 +189,7 @@ class Trainer:
         self.steps_per_epoch = len(self.train_idx) // cfg.batch_size      # the last partial batch is dropped
         self.optimizer, self.scheduler = make_optimizer(self.teacher, self.student, cfg, self.steps_per_epoch)
         self.step = torch.compile(bkd_step) if cfg.compile else bkd_step
-        self.aug = input_pipeline(data)                    # augmentation for images, pass-through for features
+        self.aug = input_pipeline(data, cfg.augment)       # augmentation for images, pass-through for features
         self.gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
         # data on the training device, once
         x = data.x_train
@@ -193,8 +201,8 @@ class Trainer:
         self.is_noisy = None if data.y_clean is None else (np.asarray(data.y_noisy) != np.asarray(data.y_clean))[self.train_idx]
         # the method's state
         self.epoch = 0
-        self.tipping = TippingPoint(cfg.tipping_window, cfg.tipping_min_epoch)
-        self.p_agree_recent: dict[int, np.ndarray] = {}     # p_agree of the last window+1 epochs (0-based keys)
+        self.tipping = TippingPoint(cfg.tipping_window, cfg.tipping_min_epoch, cfg.tipping_rule)
+        self.p_agree_recent: dict[int, np.ndarray] = {}     # p_agree of the last window+2 epochs (0-based keys)
         self.p_agree_peak: tuple[int, np.ndarray] | None = None  # epoch and p_agree of the highest m_e so far
         self.split: OtsuSplit | None = None
         self.groups: np.ndarray | None = None               # per training-split sample, once the tipping point is known
@@ -202,6 +210,12 @@ class Trainer:
         self.history: list[EpochRecord] = []
         self.best: dict | None = None                       # best validation accuracy, its epoch and weights
         self._tipping_p_agree: np.ndarray | None = None
+        # the authors' detection file: eval-pass p_agree of every training image (both splits, original order, NaN for
+        # images in neither), per recent epoch, at the peak of m_e and at the tipping epoch
+        self.n_all = len(data.y_noisy)
+        self.p_full_recent: dict[int, np.ndarray] = {}
+        self.p_full_peak: np.ndarray | None = None
+        self._tipping_p_full: np.ndarray | None = None
 
     # ---- evaluation -------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -227,6 +241,9 @@ class Trainer:
     # ---- one epoch --------------------------------------------------------------------------------------------
     def train_epoch(self, progress: bool = False) -> tuple[float, float, float]:
         "One pass over the training split; returns mean CE, mean blind loss, mean student max-softmax."
+        # p_agree of each sample in its training batch (train-mode networks, augmented image, before that batch's
+        # update); NaN for the samples of the dropped last partial batch
+        self.p_agree_train = torch.full((len(self.train_idx),), float("nan"), device=self.device)
         cfg, dev = self.cfg, self.device
         self.teacher.train(); self.student.train()
         fmt = self.fmt
@@ -244,7 +261,8 @@ class Trainer:
             x = self.aug(self.x_train[idx], params={k: v[..., sl] for k, v in params.items()}).contiguous(memory_format=fmt)
             y = self.y_train[idx]
             alpha = None if self.alpha is None else self.alpha[idx]
-            ce, bl, s = self.step(self.teacher, self.student, self.optimizer, x, y, alpha, cfg.amp)
+            ce, bl, s, t = self.step(self.teacher, self.student, self.optimizer, x, y, alpha, cfg.amp, cfg.detach_target)
+            self.p_agree_train[idx] = agreement(t, s).gather(1, y.view(-1, 1)).squeeze(1)
             conf = s.softmax(1).amax(1).sum()
             sums += torch.stack([ce, bl, conf])
             bad = torch.where((bad < 0) & ~torch.isfinite(ce + bl), b, bad)   # a Python number: no copy to the device
@@ -264,6 +282,7 @@ class Trainer:
         self.groups = confidence_groups(p, self.split)
         self.alpha = torch.from_numpy(group_alphas(self.groups, self.cfg.alphas)).to(self.device)
         self._tipping_p_agree = p                 # kept: the rolling buffer forgets it
+        self._tipping_p_full = self.p_full_recent.get(i)
 
     def run_epoch(self, progress: bool = False) -> EpochRecord:
         "Train one epoch, score and evaluate, update the tipping point; returns the epoch's record."
@@ -272,7 +291,16 @@ class Trainer:
         weighted = self.alpha is not None
         ce, bl, conf_train = self.train_epoch(progress)
         t, s = self.logits(self.x_train)
-        p_agree = _to_np(agreement(t, s).gather(1, self.y_train.view(-1, 1)).squeeze(1))
+        p_eval = p_agree = _to_np(agreement(t, s).gather(1, self.y_train.view(-1, 1)).squeeze(1))
+        if self.cfg.agreement_pass == "train":     # the training pass's values; the eval pass's for unseen samples
+            p_train = _to_np(self.p_agree_train)
+            p_agree = np.where(np.isnan(p_train), p_agree, p_train)
+        if len(self.val_idx):
+            tv, sv = self.logits(self.x_val); av = agreement(tv, sv)
+            val = _to_np(av.argmax(1))
+            p_val = _to_np(av.gather(1, torch.from_numpy(self.y_val).to(self.device).view(-1, 1)).squeeze(1))
+        else: val, p_val = np.array([]), np.zeros(0, np.float32)
+        full = np.full(self.n_all, np.nan, np.float32); full[self.train_idx] = p_eval; full[self.val_idx] = p_val
         conf_eval = float(s.softmax(1).amax(1).mean())
         if not (np.isfinite(p_agree).all() and math.isfinite(conf_eval) and math.isfinite(conf_train)):
             raise BkdError(f"non-finite agreement or confidence after epoch {self.epoch + 1}: the networks diverged and "
@@ -280,9 +308,12 @@ class Trainer:
         m = conf_train if self.cfg.confidence == "train" else conf_eval
         e = self.epoch
         self.p_agree_recent[e] = p_agree
-        self.p_agree_recent = {k: v for k, v in self.p_agree_recent.items() if k >= e - self.cfg.tipping_window}
+        # a tipping point is at most window+1 epochs old when revealed (the authors' rule: a peak at epoch 2 after 6 values)
+        self.p_agree_recent = {k: v for k, v in self.p_agree_recent.items() if k >= e - self.cfg.tipping_window - 1}
+        self.p_full_recent[e] = full
+        self.p_full_recent = {k: v for k, v in self.p_full_recent.items() if k >= e - self.cfg.tipping_window - 1}
         if self.p_agree_peak is None or m > max(self.tipping.history):
-            self.p_agree_peak = (e, p_agree)
+            self.p_agree_peak, self.p_full_peak = (e, p_agree), full
         # what Otsu would detect at this epoch (no effect on training)
         try:
             sp = otsu_split(p_agree, method=self.cfg.otsu)
@@ -291,7 +322,6 @@ class Trainer:
             f1 = detection_scores(flagged, self.is_noisy)["f1"] if self.is_noisy is not None else None
         except BkdError:
             est, f1 = float("nan"), None
-        val = self.predict(self.x_val)["agreement"] if len(self.val_idx) else np.array([])
         test = self.predict(self.x_test)
         rec = EpochRecord(epoch=e + 1, lr=lr, loss_ce=ce, loss_blind=bl, student_confidence=m,
                           student_confidence_train=conf_train, student_confidence_eval=conf_eval,
@@ -326,6 +356,8 @@ class Trainer:
             p_agree_recent={k: T(v) for k, v in self.p_agree_recent.items()},
             p_agree_peak=None if self.p_agree_peak is None else [self.p_agree_peak[0], T(self.p_agree_peak[1])],
             tipping_p_agree=T(self._tipping_p_agree),
+            p_full_recent={k: T(v) for k, v in self.p_full_recent.items()},
+            p_full_peak=T(self.p_full_peak), tipping_p_full=T(self._tipping_p_full),
             split=None if self.split is None else self.split.to_dict(),
             history=[asdict(r) for r in self.history], best=self.best)
 
@@ -344,6 +376,8 @@ class Trainer:
         self.p_agree_recent = {int(k): N(v) for k, v in st["p_agree_recent"].items()}
         self.p_agree_peak = None if st["p_agree_peak"] is None else (st["p_agree_peak"][0], N(st["p_agree_peak"][1]))
         self.history = [EpochRecord(**r) for r in st["history"]]
+        self.p_full_recent = {int(k): N(v) for k, v in st.get("p_full_recent", {}).items()}   # absent in older checkpoints
+        self.p_full_peak, self._tipping_p_full = N(st.get("p_full_peak")), N(st.get("tipping_p_full"))
         self.best = st["best"]
         if st["split"] is not None:
             self.split = OtsuSplit(**st["split"])
@@ -366,4 +400,22 @@ class Trainer:
         out = dict(tipping_found=self.tipping.found, epoch=epoch + 1, split=split, groups=groups, flagged=flagged,
                    p_agree=p, noise_rate_estimate=float(flagged.mean()))
         if self.is_noisy is not None: out["scores"] = detection_scores(flagged, self.is_noisy)
+        return out
+
+    def detection_full(self) -> dict | None:
+        """The authors' detection file: one flag per training image (both splits, original order) from the eval pass
+        at the tipping epoch (else the peak of m_e), split by its own Otsu; scored on every scored image. None when
+        the run's checkpoint predates these values."""
+        if self.tipping.found: epoch, p = self.tipping.epoch, self._tipping_p_full
+        elif self.p_agree_peak is None: raise BkdError("no epoch has been trained yet")
+        else: epoch, p = self.p_agree_peak[0], self.p_full_peak
+        if p is None: return None
+        seen = ~np.isnan(p)
+        split = otsu_split(p[seen], method=self.cfg.otsu)
+        flagged = np.zeros(len(p), bool)
+        flagged[seen] = noisy_mask(confidence_groups(p[seen], split), self.cfg.noisy_groups)
+        out = dict(epoch=epoch + 1, split=split, flagged=flagged, p_agree=p, n_scored=int(seen.sum()),
+                   noise_rate_estimate=float(flagged[seen].mean()))
+        if self.data.y_clean is not None:
+            out["scores"] = detection_scores(flagged[seen], (np.asarray(self.data.y_noisy) != np.asarray(self.data.y_clean))[seen])
         return out

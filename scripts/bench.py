@@ -142,7 +142,7 @@ class Reference:
         seen, train_loss = 0, 0.0
         for x, y, _ in self.loader:
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-            ce, bl, _ = bkd_step(self.teacher, self.student, self.opt, x, y)
+            ce, bl, *_ = bkd_step(self.teacher, self.student, self.opt, x, y)
             train_loss += ce.item() + bl.item()
             seen += len(y)
         return seen

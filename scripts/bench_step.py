@@ -51,7 +51,7 @@ class Variant:
         self.step, self.amp, self.device = torch.compile(bkd_step) if v["compile"] else bkd_step, v["amp"], device
 
     def _steps(self, n: int) -> int:
-        for _ in range(n): ce, bl, _ = self.step(self.t, self.s, self.opt, self.x, self.y, None, self.amp)
+        for _ in range(n): ce, bl, *_ = self.step(self.t, self.s, self.opt, self.x, self.y, None, self.amp)
         if not torch.isfinite(ce + bl): raise BkdError(f"{self.name}: non-finite loss")
         return n
 
