@@ -1,0 +1,56 @@
+"""Train one scale's runs in several processes at once (what `paper/00_train` trains one after another).
+
+Each (label set, seed) is one `bkd.experiments.train_one` call writing the same result folder the paper notebooks
+read, so `make paper SCALE=...` afterwards finds every result cached and only draws the figures and tables. Small
+networks (the MLP heads of the cpu scale) use two cores better as two single-threaded processes than as one
+two-threaded one.
+
+Usage: python scripts/train_parallel.py --scale cpu [--data DIR] [--runs DIR] [--jobs 2]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _one(args):
+    scale, data, runs, si, noise, seed, threads = args
+    import torch
+    torch.set_num_threads(threads)
+    from bkd.experiments import scale_settings, train_one
+    s = scale_settings(scale)[si]
+    t0 = time.time()
+    train_one(s, noise, data, runs, progress=False, log=lambda m: print(f"[pid {os.getpid()}] {m}", flush=True), seed=seed)
+    return s.key(noise, seed), time.time() - t0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--scale", required=True)
+    p.add_argument("--data", default="../shared/data")
+    p.add_argument("--runs", help="default paper/runs/<scale>")
+    p.add_argument("--jobs", type=int, default=2, help="processes at once (default 2), each with cores/jobs threads")
+    a = p.parse_args(argv)
+    os.chdir(ROOT)
+    from bkd.experiments import paper_paths, scale_settings
+    P = paper_paths(a.scale, a.data, a.runs)
+    threads = max(1, (os.cpu_count() or 1) // a.jobs)
+    # seed by seed, so that the first seed of every label set is done first
+    todo = [(a.scale, str(P.data), str(P.runs), si, n, seed, threads)
+            for si, s in enumerate(scale_settings(a.scale)) for seed in s.seeds for n in s.noises]
+    t0 = time.time()
+    with ProcessPoolExecutor(a.jobs) as ex:
+        for key, sec in ex.map(_one, todo):
+            print(f"{key}: {sec:.0f} s (total {time.time() - t0:.0f} s)", flush=True)
+    print(f"all {len(todo)} runs in {time.time() - t0:.0f} s with {a.jobs} processes of {threads} thread(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
