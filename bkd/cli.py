@@ -61,7 +61,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--amp", action=argparse.BooleanOptionalAction, help="bf16 autocast (default: on where the device has bf16 arithmetic: CUDA, CPUs with AVX512-BF16 or AMX)")
     g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, help="channels-last images and weights (default: on)")
     g.add_argument("--compile", action="store_true", help="torch.compile the training step")
-    g = p.add_argument_group("method (defaults are the paper's)")
+    g = p.add_argument_group("method (defaults: the authors' code; each alternative is bkd's, see the README's "
+                             "\"Differences from the authors' code\")")
     g.add_argument("--otsu", choices=["authors", "bkd", "classic"], default=d.otsu, help="authors: the authors' criterion "
                    "computed as in their code (bin left edges, the raw values' mean, split points 2..997 of 1000 bins); "
                    "bkd: the same criterion on bin centres with every split point; classic: scikit-image's Otsu (default %(default)s)")

@@ -24,6 +24,7 @@ from .core import BkdError, atomic_write, save_json
 from .data import NoisyDataset, channel_stats, load_image_split
 from .blind import agreement
 from .otsu import OtsuSplit
+from .tipping import AUTHORS_MIN_VALUES
 from .train import TrainConfig, Trainer
 
 # %% auto #0
@@ -155,7 +156,7 @@ def detect(data: NoisyDataset, cfg: TrainConfig | None = None, stop_at_detection
         e = tr.epoch
         rec = tr.run_epoch(progress=progress)
         recent[e] = tr.last
-        recent = {k: v for k, v in recent.items() if k >= e - cfg.tipping_window - 1}
+        recent = {k: v for k, v in recent.items() if k > e - max(cfg.tipping_window + 2, AUTHORS_MIN_VALUES)}
         if tr.p_agree_peak[0] == e: peak = tr.last
         bar.update(1); bar.set_postfix(m=f"{rec.student_confidence:.3f}")
         if stop_at_detection and tr.tipping.found: break

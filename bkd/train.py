@@ -22,7 +22,7 @@ from .augment import BatchAugment
 from .features import input_pipeline
 from .models import make_model
 from .blind import blind_loss, agreement, sharpened_target, soft_cross_entropy, GROUP_ALPHAS
-from .tipping import TippingPoint
+from .tipping import TippingPoint, AUTHORS_MIN_VALUES
 from .otsu import otsu_split, confidence_groups, group_alphas, noisy_mask, OtsuSplit
 from .metrics import detection_scores, accuracy
 
@@ -202,7 +202,7 @@ class Trainer:
         # the method's state
         self.epoch = 0
         self.tipping = TippingPoint(cfg.tipping_window, cfg.tipping_min_epoch, cfg.tipping_rule)
-        self.p_agree_recent: dict[int, np.ndarray] = {}     # p_agree of the last window+2 epochs (0-based keys)
+        self.p_agree_recent: dict[int, np.ndarray] = {}     # p_agree of the last max(window+2, 6) epochs (0-based keys)
         self.p_agree_peak: tuple[int, np.ndarray] | None = None  # epoch and p_agree of the highest m_e so far
         self.split: OtsuSplit | None = None
         self.groups: np.ndarray | None = None               # per training-split sample, once the tipping point is known
@@ -308,10 +308,12 @@ class Trainer:
         m = conf_train if self.cfg.confidence == "train" else conf_eval
         e = self.epoch
         self.p_agree_recent[e] = p_agree
-        # a tipping point is at most window+1 epochs old when revealed (the authors' rule: a peak at epoch 2 after 6 values)
-        self.p_agree_recent = {k: v for k, v in self.p_agree_recent.items() if k >= e - self.cfg.tipping_window - 1}
+        # keep every epoch a tipping point can still be revealed for: window+1 back, and under the authors' rule every
+        # epoch since the start until their 6-value guard has passed (a peak at epoch `window` is revealed at 6 values)
+        keep = max(self.cfg.tipping_window + 2, AUTHORS_MIN_VALUES)
+        self.p_agree_recent = {k: v for k, v in self.p_agree_recent.items() if k > e - keep}
         self.p_full_recent[e] = full
-        self.p_full_recent = {k: v for k, v in self.p_full_recent.items() if k >= e - self.cfg.tipping_window - 1}
+        self.p_full_recent = {k: v for k, v in self.p_full_recent.items() if k > e - keep}
         if self.p_agree_peak is None or m > max(self.tipping.history):
             self.p_agree_peak, self.p_full_peak = (e, p_agree), full
         # what Otsu would detect at this epoch (no effect on training)
