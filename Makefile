@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 SCALE  ?= smoke
 DATA   ?= ../shared/data
 
-.PHONY: demo test export check-export readme docs execute bench bench-step paper clean
+.PHONY: demo lab test export check-export readme docs execute bench bench-step paper clean
 
 $(STAMP): requirements.lock setup.py settings.ini
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -19,6 +19,10 @@ $(STAMP): requirements.lock setup.py settings.ini
 ## Run the whole method on the embedded digits dataset with 40 % symmetric label noise (no download).
 demo: $(STAMP)
 	$(BKD) train --dataset digits --noise sym:0.4 --out runs/demo --figures figures/demo --overwrite
+
+## Read and run the notebooks: JupyterLab on 127.0.0.1 (first free port from PORT=8888) in the repository root, kernel "bkd".
+lab: $(STAMP)
+	$(PY) scripts/lab.py $(if $(PORT),--port $(PORT))
 
 ## Export bkd/ from nbs/ and render README.md from nbs/index.ipynb.
 export: $(STAMP)
