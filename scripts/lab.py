@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import zmq
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -52,8 +54,11 @@ def main(argv=None) -> int:
     print(f"lab: JupyterLab on http://127.0.0.1:{port}/lab?token={token} (open nbs/ to read the notebooks; "
           f"Ctrl-C to stop)", flush=True)
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--port-retries=0",
-           f"--ServerApp.root_dir={ROOT}", f"--IdentityProvider.token={token}"] + \
-          (["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])   # e.g. in a container
+           f"--ServerApp.root_dir={ROOT}", f"--IdentityProvider.token={token}"]
+    if zmq.has("curve"):   # CurveZMQ-encrypted kernel sockets: no "running over TCP without encryption" per kernel
+        cmd.append("--KernelManager.transport_encryption=auto")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:   # e.g. in a container
+        cmd.append("--allow-root")
     os.chdir(ROOT)
     os.execve(sys.executable, cmd, env)   # JupyterLab takes over this process (and its Ctrl-C)
 

@@ -21,6 +21,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import zmq
 
 from test_docs_site import start_browser, stop_browser
 
@@ -83,6 +84,8 @@ def lab(tmp_path_factory):
            f"--ServerApp.root_dir={home['notebooks']}", f"--IdentityProvider.token={token}",
            "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    if zmq.has("curve"):   # as `make lab` starts it: encrypted kernel sockets
+        cmd.append("--KernelManager.transport_encryption=auto")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
     log = open(tmp / "server.log", "w")
