@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 SCALE  ?= smoke
 DATA   ?= ../shared/data
 
-.PHONY: demo test export check-export readme docs execute bench bench-step paper clean
+.PHONY: demo demo-figures lab test export check-export readme docs execute bench bench-step paper clean
 
 $(STAMP): requirements.lock setup.py settings.ini
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -16,9 +16,18 @@ $(STAMP): requirements.lock setup.py settings.ini
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	@touch $@
 
-## Run the whole method on the embedded digits dataset with 40 % symmetric label noise (no download).
+## Run the whole method on the embedded digits dataset with 40 % symmetric label noise (no download); all it writes,
+## plots included, goes to runs/demo/ (not tracked by git).
 demo: $(STAMP)
+	$(BKD) train --dataset digits --noise sym:0.4 --out runs/demo --overwrite
+
+## Refresh the committed demo plots in figures/demo/ (the same run as `make demo`, its plots written there).
+demo-figures: $(STAMP)
 	$(BKD) train --dataset digits --noise sym:0.4 --out runs/demo --figures figures/demo --overwrite
+
+## Read and run the notebooks: JupyterLab on 127.0.0.1 (first free port from PORT=8888) in the repository root, kernel "bkd".
+lab: $(STAMP)
+	$(PY) scripts/lab.py $(if $(PORT),--port $(PORT))
 
 ## Export bkd/ from nbs/ and render README.md from nbs/index.ipynb.
 export: $(STAMP)

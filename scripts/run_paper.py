@@ -101,8 +101,12 @@ def main(argv=None) -> int:
         return 2
 
     import papermill as pm
+    import zmq
+    from traitlets.config import Config
     # the kernel ("python3") is started as `python`: make it this environment's Python
     os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+    # CurveZMQ-encrypted kernel sockets (the kernel declares support): no "running over TCP without encryption" warning
+    kernel_config = Config(KernelManager=dict(transport_encryption="auto")) if zmq.has("curve") else Config()
     if not args.quiet:
         logging.basicConfig(format="%(message)s")
         logging.getLogger("papermill").setLevel(logging.INFO)
@@ -117,7 +121,7 @@ def main(argv=None) -> int:
         print(f"run_paper: {nb.name} ...", flush=True)
         try:
             pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name="python3", cwd=str(ROOT),
-                                log_output=not args.quiet, progress_bar=False)
+                                log_output=not args.quiet, progress_bar=False, config=kernel_config)
         except pm.PapermillExecutionError as e:
             failed = (nb.name, f"{e.ename}: {e.evalue}", out)
         except Exception as e:  # the kernel died, the notebook is unreadable, ...
