@@ -192,6 +192,7 @@ class Experiment:
     ce: CEResult
     kfold_probs: np.ndarray
     seed: int = 0
+    kfold_epochs: int | None = None   # epochs of each K-fold network (None: as many as the CE run)
 
     @property
     def detection_epoch(self) -> int: return int(self.bkd["detection_epoch"])
@@ -214,7 +215,9 @@ def load_experiment(folder, dataset: str = "", noise: str = "", seed: int | None
                       bkd_history=hist, p_agree=np.load(folder / "bkd/p_agree.npy")[idx],
                       bkd_flagged=np.load(folder / "bkd/detection.npy")[idx], ce=ce,
                       kfold_probs=np.load(folder / "kfold/pred_probs.npy"),
-                      seed=int(bkd["config"]["seed"]) if seed is None else seed)
+                      seed=int(bkd["config"]["seed"]) if seed is None else seed,
+                      kfold_epochs=json.loads((folder / "kfold/config.json").read_text()).get("kfold_epochs")
+                      if (folder / "kfold/config.json").is_file() else None)
 
 def load_all(scale: str, runs) -> list[Experiment]:
     "Every label set and seed of `scale`, in the order of `SCALES`."
@@ -232,7 +235,7 @@ def detections(e: Experiment) -> dict:
     return {"BKD (Otsu at tipping point)": (e.bkd_flagged, e.detection_epoch),
             "CE low confidence (selected epoch)": (low_confidence(_p_given(e, sel)), sel),
             "CE low confidence (last epoch)": (low_confidence(_p_given(e, last)), last),
-            "Confident learning (K-fold CE + cleanlab)": (cleanlab_issues(e.y_noisy, e.kfold_probs), last),
+            "Confident learning (K-fold CE + cleanlab)": (cleanlab_issues(e.y_noisy, e.kfold_probs), e.kfold_epochs or last),
             "Small-loss GMM (CE loss at tipping point)": (small_loss_gmm(e.ce.losses[e.detection_epoch - 1]), e.detection_epoch),
             "Small-loss GMM (CE loss at selected epoch)": (small_loss_gmm(e.ce.losses[sel - 1]), sel)}
 
