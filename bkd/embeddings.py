@@ -156,7 +156,8 @@ def find_label_issues(labels, # N given labels: integer class ids or class names
     blind student, two small MLP heads (`make_model("mlp", C, D)`), train together on every sample (`detect` with
     `features=GIVEN_FEATURES`, i.e. `FEATURE_DEFAULTS`: 60 epochs at most, lr 0.005, no weight decay); the student never
     sees the label of its own sample, so the agreement of the two with the given label, at the tipping point of the
-    student's confidence, is a held-out-like signal. Otsu's threshold on it flags the labels (group 4).
+    student's confidence, is a held-out-like signal. Otsu's threshold on it flags the labels: group 4 (below the mean of
+    the low mode), as the paper; `noisy_groups=(3, 4)` flags every label below the threshold.
 
     Returns, like cleanlab, a boolean mask over the N samples (True: the label is likely wrong) or, with
     `return_indices_ranked_by='agreement'`, the indices of the flagged samples, most suspicious (lowest agreement of the
