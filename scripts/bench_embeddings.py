@@ -76,10 +76,13 @@ def main(argv=None) -> dict:
     p.add_argument("--batch-size", type=int, default=128, help="training batch size (default %(default)s, as bkd detect)")
     p.add_argument("--epochs", type=int, help="most epochs (default: bkd detect's, 60, stopping at the tipping point)")
     p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's, one per core); 1 is faster on cores "
+                   "that other work keeps busy")
     p.add_argument("--from-file", action="store_true", help="save the matrix as .npy and run detect_embeddings on it")
     p.add_argument("--tmp", help="folder for --from-file (default: the system's temporary folder)")
     p.add_argument("--out", default="bench_embeddings.json", help="JSON summary (default %(default)s)")
     a = p.parse_args(argv)
+    if a.threads: torch.set_num_threads(a.threads)
 
     base = current_rss_bytes()
     t0 = time.perf_counter()
