@@ -308,7 +308,7 @@ def _main(argv=None) -> int:
                                             image_size=args.image_size or 32, cfg=cfg, top=args.top,
                                             ranked=args.ranked, progress=not quiet, log=log)
             print(format_detect_summary(summary, args.out))
-            if args.open:
+            if args.open and summary.get("gallery") is not None:
                 import webbrowser
                 from pathlib import Path
                 webbrowser.open((Path(args.out).expanduser().resolve() / "label_issues.html").as_uri())

@@ -102,13 +102,15 @@ def main(argv=None) -> dict:
             t1 = time.perf_counter()
             s = detect_embeddings(Path(d) / "f.npy", Path(d) / "y.npy", Path(d) / "report", cfg=cfg, progress=False,
                                   log=lambda *m: print(*m, flush=True))
-            ranked = __import__("pandas").read_csv(Path(d) / "report" / "label_issues.csv")["index"].to_numpy()
-            flagged = np.zeros(a.rows, bool); flagged[ranked[:s["n_flagged"]]] = True
+            rep = __import__("pandas").read_csv(Path(d) / "report" / "label_issues.csv")
+            ranked = rep["index"].to_numpy()
+            flagged = np.zeros(a.rows, bool); flagged[ranked[rep["is_label_issue"].to_numpy()]] = True
+            groups = np.zeros(a.rows, np.int8); groups[ranked] = rep["group"].to_numpy()
             info = dict(tipping_found=s["tipping_found"], epoch=s["detection_epoch"], epochs_trained=s["epochs_trained"])
     else:
         data = features_dataset(x, yn, inplace=True)             # the matrix is ours: standardised in place, no copy
         res = detect(data, cfg, progress=False, log=lambda *m: print(*m, flush=True))
-        ranked, flagged = res.ranked(), res.is_label_issue
+        ranked, flagged, groups = res.ranked(), res.is_label_issue, res.groups
         info = dict(tipping_found=res.tipping_found, epoch=res.epoch, epochs_trained=res.epochs_trained)
     t_detect = time.perf_counter() - t1
     _, np_peak = tracemalloc.get_traced_memory(); tracemalloc.stop()
@@ -129,10 +131,14 @@ def main(argv=None) -> dict:
                        recall=tp / max(k, 1), precision_at_k=float(wrong[ranked[:k]].mean())),
     )
     d = out["detection"]; d["f1"] = 2 * d["precision"] * d["recall"] / max(d["precision"] + d["recall"], 1e-12)
+    below = groups >= 3                        # every label below the Otsu threshold (--noisy-groups 3,4)
+    tp3 = int((below & wrong).sum())
+    d["groups_3_4"] = dict(n_flagged=int(below.sum()), precision=tp3 / max(int(below.sum()), 1), recall=tp3 / max(k, 1))
     print(f"detect: {t_detect:.1f} s ({info['epochs_trained']} epochs, detection at epoch {info['epoch']}); peak RSS "
           f"{peak / 2**20:.0f} MiB = features {feat_bytes / 2**20:.0f} MiB + {(peak - feat_bytes) / 2**20:.0f} MiB "
           f"(of which {base / 2**20:.0f} MiB before the matrix); precision@{k} {d['precision_at_k']:.3f}, "
-          f"F1 {d['f1']:.3f}", flush=True)
+          f"F1 {d['f1']:.3f} (group 4; groups 3 and 4: precision {d['groups_3_4']['precision']:.3f}, recall "
+          f"{d['groups_3_4']['recall']:.3f})", flush=True)
     Path(a.out).write_text(json.dumps(out, indent=1) + "\n")
     print(json.dumps(out))
     return out
