@@ -93,10 +93,16 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
 def _add_detect_args(p: argparse.ArgumentParser) -> None:
     d = TrainConfig()
     g = p.add_argument_group("data")
-    g.add_argument("--data-root", required=True, help="an image folder or .tar/.tar.gz: <class>/<image> (the folder "
-                   "names are the labels), or any images named by --labels")
+    g.add_argument("--data-root", help="an image folder or .tar/.tar.gz: <class>/<image> (the folder "
+                   "names are the labels), or any images named by --labels; with --features FILE: where the paths of "
+                   "the labels' path column are (for the gallery; default: the CSV's folder)")
     g.add_argument("--labels", help="a CSV with one path,label row per image (paths relative to --data-root, labels "
-                   "are class names; header row optional)")
+                   "are class names; header row optional); with --features FILE: a CSV with a label column and an "
+                   "optional id or path column (header row: label, id or path), or a .npy of integer class ids")
+    g.add_argument("--features", help="FILE: embeddings, one row per sample, as .npy (N x D numbers) or .npz, read "
+                   "without unpickling; or kmeans: the label-free k-means features of the images in --data-root. "
+                   "Teacher and student are then MLP heads (60 epochs at most, lr 0.005)")
+    g.add_argument("--features-key", help="the array to read from a --features .npz holding several")
     g.add_argument("--classes", type=lambda v: [c.strip() for c in v.split(",")], help="comma-separated class names "
                    "(fixes their order; any other label is an error); default: the labels found, in natural order")
     g.add_argument("--image-size", type=int, default=32, help="resize every image to this square size (default %(default)s)")
@@ -131,10 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "Train a teacher and a blind student, find the tipping point, split the agreement with Otsu, "
                        "and continue with the weighted loss. Writes OUT/summary.json, detection.npy, metrics.jsonl, figures.")
     _add_train_args(t)
-    d = sub.add_parser("detect", help="find the wrong labels in your own image dataset", description=
-                       "Train BKD on every image of a folder (<class>/<image>, or images plus a path,label CSV) and "
-                       "rank the labels by how likely they are wrong. Writes OUT/label_issues.csv (most suspicious "
-                       "first), OUT/label_issues.html (a gallery), OUT/label_issues.png and OUT/summary.json.")
+    d = sub.add_parser("detect", help="find the wrong labels in your own image dataset or embeddings", description=
+                       "Train BKD on every image of a folder (<class>/<image>, or images plus a path,label CSV), or on "
+                       "embeddings (--features FILE --labels FILE), and rank the labels by how likely they are wrong, "
+                       "in one training run. Writes OUT/label_issues.csv (most suspicious first), OUT/label_issues.html "
+                       "(a gallery) and OUT/label_issues.png when there are pictures, and OUT/summary.json.")
     _add_detect_args(d)
     return p
 
@@ -173,10 +180,16 @@ def format_summary(s: dict, out) -> str:
     lines.append(f"time: {s['seconds']:.0f} s on {s['device']}; results in {out}")
     return "\n".join(lines)
 
+def _detect_features(a) -> str | None:
+    "The `TrainConfig.features` of `bkd detect`: None (pixels), a front end's name, or GIVEN_FEATURES for a file."
+    from bkd.train import GIVEN_FEATURES
+    f = getattr(a, "features", None)
+    return f if f is None or f in FRONT_ENDS else GIVEN_FEATURES
+
 def detect_config_from_args(a) -> TrainConfig:
     from bkd.detect import detect_config
     return detect_config(arch=a.arch, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed, device=a.device,
-                         noisy_groups=a.noisy_groups)
+                         noisy_groups=a.noisy_groups, features=_detect_features(a))
 
 def format_detect_summary(s: dict, out) -> str:
     "The lines `bkd detect` prints at the end, ending with a link to the gallery."
@@ -190,7 +203,8 @@ def format_detect_summary(s: dict, out) -> str:
                      f"student's confidence (epoch {s['detection_epoch']}); allow more --epochs for the method's detection")
     if s.get("skipped"): lines.append(f"skipped {len(s['skipped'])} unreadable image(s), listed in {out / 'summary.json'}")
     lines.append(f"ranked report: {out / 'label_issues.csv'} (most suspicious first)")
-    lines.append(f"gallery: {(out / 'label_issues.html').as_uri()}  (grid: {out / 'label_issues.png'})")
+    if s.get("gallery") is None: lines.append("no gallery: the labels name no readable pictures (a path column)")
+    else: lines.append(f"gallery: {(out / 'label_issues.html').as_uri()}  (grid: {out / 'label_issues.png'})")
     return "\n".join(lines)
 
 def _at_least(*checks) -> None:
@@ -225,7 +239,17 @@ def check_args(a) -> TrainConfig:
             if "" in a.classes: raise BkdError(f"--classes names an empty class: {','.join(a.classes)!r}")
             if len(set(a.classes)) != len(a.classes): raise BkdError(f"--classes repeats a name: {','.join(a.classes)}")
             if len(a.classes) < 2: raise BkdError("--classes must name at least 2 classes")
-        if not Path(a.data_root).expanduser().exists(): raise BkdError(f"--data-root {a.data_root} does not exist")
+        fe = _detect_features(a)
+        if fe is None or fe in FRONT_ENDS:
+            if a.data_root is None:
+                raise BkdError("--data-root is needed: the image folder or tarball (or give embeddings with --features "
+                               "FILE --labels FILE)")
+            if a.features_key is not None: raise BkdError("--features-key names an array of a --features .npz file")
+        else:
+            if not Path(a.features).expanduser().is_file(): raise BkdError(f"--features {a.features} does not exist")
+            if a.labels is None: raise BkdError("--features FILE needs --labels FILE: one label per feature row")
+        if a.data_root is not None and not Path(a.data_root).expanduser().exists():
+            raise BkdError(f"--data-root {a.data_root} does not exist")
         if a.labels is not None and not Path(a.labels).expanduser().is_file():
             raise BkdError(f"--labels {a.labels} does not exist")
         _check_writable(Path(a.out).expanduser(), "--out")
@@ -264,14 +288,28 @@ def _main(argv=None) -> int:
             print(format_summary(summary, args.out))
         elif args.command == "detect":
             from bkd.detect import detect_folder
+            from bkd.embeddings import detect_embeddings, detect_folder_features
             quiet = args.quiet
-            summary = detect_folder(args.data_root, args.out, labels=args.labels, classes=args.classes,
-                                    image_size=args.image_size, skip_bad_images=args.skip_bad_images,
-                                    cfg=cfg, hflip=args.hflip, top=args.top, ranked=args.ranked,
-                                    cache_dir=args.cache_dir, progress=not quiet,
-                                    log=(lambda *a: None) if quiet else print)
+            log = (lambda *a: None) if quiet else print
+            fe = _detect_features(args)
+            if fe is None:
+                summary = detect_folder(args.data_root, args.out, labels=args.labels, classes=args.classes,
+                                        image_size=args.image_size, skip_bad_images=args.skip_bad_images,
+                                        cfg=cfg, hflip=args.hflip, top=args.top, ranked=args.ranked,
+                                        cache_dir=args.cache_dir, progress=not quiet, log=log)
+            elif fe in FRONT_ENDS:
+                summary = detect_folder_features(args.data_root, args.out, labels=args.labels, classes=args.classes,
+                                                 features=fe, image_size=args.image_size,
+                                                 skip_bad_images=args.skip_bad_images, cfg=cfg, top=args.top,
+                                                 ranked=args.ranked, cache_dir=args.cache_dir, progress=not quiet,
+                                                 log=log)
+            else:
+                summary = detect_embeddings(args.features, args.labels, args.out, features_key=args.features_key,
+                                            classes=args.classes, data_root=args.data_root,
+                                            image_size=args.image_size or 32, cfg=cfg, top=args.top,
+                                            ranked=args.ranked, progress=not quiet, log=log)
             print(format_detect_summary(summary, args.out))
-            if args.open:
+            if args.open and summary.get("gallery") is not None:
                 import webbrowser
                 from pathlib import Path
                 webbrowser.open((Path(args.out).expanduser().resolve() / "label_issues.html").as_uri())

@@ -97,11 +97,11 @@ class LabelIssues:
         r = self.ranked()
         return r[self.is_label_issue[r]]
 
-    def to_frame(self, paths=None) -> pd.DataFrame:
-        "The report as a table, one row per image, most suspicious first."
+    def to_frame(self, paths=None, id_column: str = "path") -> pd.DataFrame:
+        "The report as a table, one row per image, most suspicious first; `paths` (a name per image) as `id_column`."
         cls = np.asarray(self.classes, dtype=object)
         df = pd.DataFrame({"index": np.arange(len(self))})
-        if paths is not None: df["path"] = list(paths)
+        if paths is not None: df[id_column] = list(paths)
         df["given_label"] = cls[self.given]; df["suggested_label"] = cls[self.suggested]
         df["p_agree"] = self.p_agree.astype(float).round(6); df["p_suggested"] = self.p_suggested.astype(float).round(6)
         df["group"] = self.groups.astype(int); df["is_label_issue"] = self.is_label_issue
@@ -252,27 +252,33 @@ def plot_label_issues(x: torch.Tensor, issues: LabelIssues, n: int = 25, ncols: 
     fig.tight_layout()
     return fig
 
-def write_report(issues: LabelIssues, x: torch.Tensor, out, paths=None,
+def write_report(issues: LabelIssues,
+                 x,                          # the images (N, C, H, W) uint8, anything that gives x[i]; None: no gallery
+                 out, paths=None,
                  top: int = 100,             # images in the gallery
                  grid: int = 25,             # images in the PNG grid
                  extra: dict | None = None,  # more entries for summary.json
                  ranked: bool = False,       # gallery and grid show the most suspicious images, flagged or not
+                 id_column: str = "path",    # the CSV column of `paths`
                 ) -> dict:
-    "Write `label_issues.csv`, `label_issues.html`, `label_issues.png` and `summary.json` (last) into `out`."
+    """Write `label_issues.csv`, `label_issues.html`, `label_issues.png` and `summary.json` (last) into `out`; without
+    images (`x=None`, e.g. embeddings without readable pictures) the CSV and the summary only."""
     import matplotlib.pyplot as plt
     out = Path(out).expanduser()
     try:
-        with atomic_write(out / "label_issues.csv", "w") as f: issues.to_frame(paths).to_csv(f, index=False)
-        with atomic_write(out / "label_issues.html", "w") as f: f.write(gallery_html(x, issues, paths, top, ranked=ranked))
-        fig = plot_label_issues(x, issues, grid, ranked=ranked)
-        with atomic_write(out / "label_issues.png", "wb") as f: fig.savefig(f, format="png", dpi=120)
-        plt.close(fig)
+        with atomic_write(out / "label_issues.csv", "w") as f: issues.to_frame(paths, id_column).to_csv(f, index=False)
+        if x is not None:
+            with atomic_write(out / "label_issues.html", "w") as f: f.write(gallery_html(x, issues, paths, top, ranked=ranked))
+            fig = plot_label_issues(x, issues, grid, ranked=ranked)
+            with atomic_write(out / "label_issues.png", "wb") as f: fig.savefig(f, format="png", dpi=120)
+            plt.close(fig)
         summary = dict(n_images=len(issues), n_flagged=int(issues.is_label_issue.sum()),
                        flagged_rate=float(issues.is_label_issue.mean()), tipping_found=issues.tipping_found,
                        detection_epoch=issues.epoch, epochs_trained=issues.epochs_trained, otsu=issues.split.to_dict(),
                        groups={str(g): int((issues.groups == g).sum()) for g in (1, 2, 3, 4)},
                        scores=issues.scores, seconds=issues.seconds, batch_size=issues.batch_size,
-                       gallery=dict(shows="ranked" if ranked else "flagged", images=len(_shown(issues, top, ranked))),
+                       gallery=None if x is None else dict(shows="ranked" if ranked else "flagged",
+                                                           images=len(_shown(issues, top, ranked))),
                        classes=list(issues.classes), **(extra or {}))
         save_json(summary, out / "summary.json")
     except OSError as e:

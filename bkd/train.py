@@ -27,8 +27,8 @@ from .otsu import otsu_split, confidence_groups, group_alphas, noisy_mask, OtsuS
 from .metrics import detection_scores, accuracy
 
 # %% auto #0
-__all__ = ['PAPER_EPOCHS', 'CPU_EPOCHS', 'CPU_ARCHS', 'FEATURE_DEFAULTS', 'native_bf16', 'TrainConfig', 'bkd_step',
-           'make_optimizer', 'EpochRecord', 'Trainer']
+__all__ = ['PAPER_EPOCHS', 'CPU_EPOCHS', 'CPU_ARCHS', 'FEATURE_DEFAULTS', 'GIVEN_FEATURES', 'STREAM_BYTES', 'native_bf16',
+           'TrainConfig', 'bkd_step', 'make_optimizer', 'EpochRecord', 'Trainer']
 
 # %% ../nbs/08_train.ipynb #12b35d50
 PAPER_EPOCHS = 300
@@ -37,6 +37,11 @@ CPU_ARCHS = {"digits": "small_cnn"}   # every other dataset: tiny_cnn (32x32 ima
 # MLP heads on frozen features (--features): 60 epochs, constant lr, no weight decay (paper/README.md says how these
 # were chosen, on the noisy validation split only)
 FEATURE_DEFAULTS = dict(arch="mlp", epochs=60, lr=0.005, weight_decay=0.0, lr_step=0)
+# features="given": the dataset already holds feature vectors (a user's embeddings, `bkd detect --features FILE`);
+# the same MLP heads and FEATURE_DEFAULTS, no front end is run
+GIVEN_FEATURES = "given"
+# feature matrices larger than this stay in host memory when training on a GPU: each batch is gathered there and sent
+STREAM_BYTES = 1 << 30
 
 def native_bf16(device: torch.device) -> bool:
     "Whether `device` does bf16 arithmetic in hardware: a CUDA GPU with bf16 support, or a CPU with AVX512-BF16 or AMX."
@@ -80,7 +85,8 @@ class TrainConfig:
     amp: bool | None = None           # bf16 autocast; default: on where the device has bf16 arithmetic (native_bf16)
     channels_last: bool | None = None # channels-last images and weights; default on
     compile: bool = False
-    features: str | None = None       # a label-free front end (bkd.features, e.g. 'kmeans') and MLP heads; None: pixels
+    features: str | None = None       # a label-free front end (bkd.features, e.g. 'kmeans') and MLP heads; None: pixels;
+                                      # GIVEN_FEATURES: the data are feature vectors already (MLP heads, no front end)
 
     def resolve(self) -> "TrainConfig":
         "A copy with every default filled in for this machine; raises `BkdError` for invalid values."
@@ -89,7 +95,7 @@ class TrainConfig:
         cuda = dev.type == "cuda"
         if c.features is not None:
             from bkd.features import FRONT_ENDS
-            if c.features not in FRONT_ENDS:
+            if c.features not in FRONT_ENDS and c.features != GIVEN_FEATURES:
                 raise BkdError(f"unknown --features {c.features!r}: use one of {', '.join(FRONT_ENDS)}")
             for k, v in FEATURE_DEFAULTS.items():
                 if getattr(c, k) is None: setattr(c, k, v)
@@ -191,9 +197,14 @@ class Trainer:
         self.step = torch.compile(bkd_step) if cfg.compile else bkd_step
         self.aug = input_pipeline(data, cfg.augment)       # augmentation for images, pass-through for features
         self.gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
-        # data on the training device, once
+        # data on the training device, once; every sample in order (detection) is the matrix itself, not a copy; large
+        # feature matrices stay in host memory on a GPU and are sent a batch at a time (STREAM_BYTES)
         x = data.x_train
-        self.x_train = x[torch.from_numpy(self.train_idx)].to(self.device)
+        whole = len(self.train_idx) == len(x) and bool((self.train_idx == np.arange(len(x))).all())
+        self.stream = (self.device.type != "cpu" and x.ndim == 2 and x.device.type == "cpu"
+                       and x.numel() * x.element_size() > STREAM_BYTES)
+        self.x_train = x if whole else x[torch.from_numpy(self.train_idx)]
+        if not self.stream: self.x_train = self.x_train.to(self.device)
         self.y_train = torch.from_numpy(np.asarray(data.y_noisy)[self.train_idx]).to(self.device)
         self.x_val = x[torch.from_numpy(self.val_idx)].to(self.device)
         self.y_val = np.asarray(data.y_noisy)[self.val_idx]
@@ -249,7 +260,8 @@ class Trainer:
         fmt = self.fmt
         n, B = len(self.train_idx), cfg.batch_size
         # the epoch's randomness, drawn on the CPU generator and copied to the device once (not once per batch)
-        perm = torch.randperm(n, generator=self.gen).to(dev)
+        perm_host = torch.randperm(n, generator=self.gen)
+        perm = perm_host.to(dev)
         params = self.aug.draw(n, self.x_train.shape[-1], self.gen, dev)
         sums = torch.zeros(3, device=dev)
         bad = torch.full((), -1, dtype=torch.long, device=dev)       # first batch with a non-finite loss
@@ -258,7 +270,8 @@ class Trainer:
         for b in bar:
             sl = slice(b * B, (b + 1) * B)
             idx = perm[sl]
-            x = self.aug(self.x_train[idx], params={k: v[..., sl] for k, v in params.items()}).contiguous(memory_format=fmt)
+            xb = self.x_train[perm_host[sl]].to(dev, non_blocking=True) if self.stream else self.x_train[idx]
+            x = self.aug(xb, params={k: v[..., sl] for k, v in params.items()}).contiguous(memory_format=fmt)
             y = self.y_train[idx]
             alpha = None if self.alpha is None else self.alpha[idx]
             ce, bl, s, t = self.step(self.teacher, self.student, self.optimizer, x, y, alpha, cfg.amp, cfg.detach_target)
