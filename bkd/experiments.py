@@ -452,7 +452,7 @@ def _ms(v) -> str:
     v = np.asarray(v, float)
     return f"{np.mean(v):.3f} ± {np.std(v, ddof=1):.3f}" if len(v) > 1 else f"{np.mean(v):.3f}"
 
-def _verdict(holds: list[bool]) -> str:
+def _claim_verdict(holds: list[bool]) -> str:
     return "confirmed" if all(holds) else "refuted" if not any(holds) else "mixed"
 
 def paper_claims(experiments) -> list[dict]:
@@ -476,7 +476,7 @@ def paper_claims(experiments) -> list[dict]:
                     + (" (m_e still rising at the end while CE peaked early)" if late else "")
                     + f"; F1 lost against the best epoch {_ms(t.f1_gap)}")
     out.append(dict(claim="C1", text="the peak of the student's confidence m_e marks the start of memorisation",
-                    verdict=_verdict(holds), evidence=rows))
+                    verdict=_claim_verdict(holds), evidence=rows))
     # C2
     rows, holds = [], []
     for (ds, noise), es in groups.items():
@@ -485,7 +485,7 @@ def paper_claims(experiments) -> list[dict]:
         holds.append(bool(err.mean() <= 0.05))
         rows.append(f"{ds} {noise}: estimate {_ms(d.noise_estimate)} against the true rate {_ms(d.noise_true)} "
                     f"(absolute error {_ms(err)})")
-    out.append(dict(claim="C2", text="the Otsu estimate approximates the true noise rate", verdict=_verdict(holds),
+    out.append(dict(claim="C2", text="the Otsu estimate approximates the true noise rate", verdict=_claim_verdict(holds),
                     evidence=rows))
     # C3
     rows, holds = [], []
@@ -497,7 +497,7 @@ def paper_claims(experiments) -> list[dict]:
         best = means.drop(bkd_name).idxmax()
         holds.append(bool(means[bkd_name] > means[best]))
         rows.append(f"{ds} {noise}: BKD F1 {_ms(f1.get_group(bkd_name))}; best baseline {best} {_ms(f1.get_group(best))}")
-    out.append(dict(claim="C3", text="BKD detects wrong labels better than the baselines", verdict=_verdict(holds),
+    out.append(dict(claim="C3", text="BKD detects wrong labels better than the baselines", verdict=_claim_verdict(holds),
                     evidence=rows))
     # C4
     rows, holds = [], []
@@ -508,7 +508,7 @@ def paper_claims(experiments) -> list[dict]:
         rows.append(f"{ds} {noise}: test accuracy at the selected epoch BKD {_ms(b.test_acc_selected)} vs CE "
                     f"{_ms(c.test_acc_selected)}; at the last epoch BKD {_ms(b.test_acc_last)} vs CE {_ms(c.test_acc_last)}")
     out.append(dict(claim="C4", text="BKD's training gives higher clean test accuracy than plain CE",
-                    verdict=_verdict(holds), evidence=rows))
+                    verdict=_claim_verdict(holds), evidence=rows))
     n_seeds = min(len(es) for es in groups.values())
     for c in out: c["seeds"] = n_seeds
     return out
