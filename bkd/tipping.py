@@ -217,6 +217,9 @@ def evaluate_signals(records: list, # a run's epoch records (dicts with the Epoc
     f1 = np.array([np.nan if r.get("otsu_f1") is None else r["otsu_f1"] for r in records], float)
     scored = np.isfinite(f1).any()
     best = int(np.nanargmax(f1)) if scored else None
+    switch = next((i for i, r in enumerate(records) if r.get("weighted_loss")), None)
+    pre = f1[:len(records) if switch is None else switch]
+    best_pre = float(np.nanmax(pre)) if np.isfinite(pre).any() else np.nan
     rows = []
     for name, (fld, factory) in signals.items():
         det = factory()
@@ -225,5 +228,7 @@ def evaluate_signals(records: list, # a run's epoch records (dicts with the Epoc
         rows.append(dict(signal=name, epoch=e + 1, found=det.found, switched=bool(records[e].get("weighted_loss", False)),
                          f1=float(f1[e]), best_epoch=None if best is None else best + 1,
                          best_f1=float(f1[best]) if scored else np.nan,
-                         gap=float(f1[best] - f1[e]) if scored else np.nan))
-    return pd.DataFrame(rows).astype({"best_epoch": "Int64"})
+                         gap=float(f1[best] - f1[e]) if scored else np.nan,
+                         switch_epoch=None if switch is None else switch + 1, best_f1_unswitched=best_pre,
+                         gap_unswitched=best_pre - float(f1[e]) if switch is None or e < switch else np.nan))
+    return pd.DataFrame(rows).astype({"best_epoch": "Int64", "switch_epoch": "Int64"})
