@@ -222,13 +222,16 @@ def evaluate_signals(records: list, # a run's epoch records (dicts with the Epoc
     best_pre = float(np.nanmax(pre)) if np.isfinite(pre).any() else np.nan
     rows = []
     for name, (fld, factory) in signals.items():
-        det = factory()
-        for r in records: det.update(np.nan if r.get(fld) is None else r[fld])
+        det, revealed = factory(), None
+        for i, r in enumerate(records):
+            if det.update(np.nan if r.get(fld) is None else r[fld]) is not None: revealed = i
         e = det.epoch if det.found else det.fallback_epoch
+        exact = switch is None or (revealed is not None and revealed < switch)
         rows.append(dict(signal=name, epoch=e + 1, found=det.found, switched=bool(records[e].get("weighted_loss", False)),
                          f1=float(f1[e]), best_epoch=None if best is None else best + 1,
                          best_f1=float(f1[best]) if scored else np.nan,
                          gap=float(f1[best] - f1[e]) if scored else np.nan,
-                         switch_epoch=None if switch is None else switch + 1, best_f1_unswitched=best_pre,
-                         gap_unswitched=best_pre - float(f1[e]) if switch is None or e < switch else np.nan))
-    return pd.DataFrame(rows).astype({"best_epoch": "Int64", "switch_epoch": "Int64"})
+                         switch_epoch=None if switch is None else switch + 1,
+                         revealed_epoch=None if revealed is None else revealed + 1, exact=exact,
+                         best_f1_unswitched=best_pre, gap_unswitched=best_pre - float(f1[e]) if exact else np.nan))
+    return pd.DataFrame(rows).astype({"best_epoch": "Int64", "switch_epoch": "Int64", "revealed_epoch": "Int64"})

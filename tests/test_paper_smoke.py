@@ -131,7 +131,7 @@ def test_tipping_signals(smoke):
     assert n == 2 + 4 * 3 and len(ts) == n * len(runs)          # the paper's rule twice, four signals with P = 3, 5, 8
     assert ts.epoch.between(1, 8).all() and ts.best_epoch.between(1, 8).all()
     assert (ts.gap >= 0).all() and np.allclose(ts.gap, ts.best_f1 - ts.f1)
-    assert ((ts.gap_unswitched >= -1e-12) | ts.gap_unswitched.isna()).all()
+    assert ((ts.gap_unswitched >= -1e-12) | ts.gap_unswitched.isna()).all() and (ts.gap_unswitched.isna() == ~ts.exact).all()
     # replaying the paper's rule as the runs used it gives each run's own detection epoch
     tt = pd.read_csv(smoke["tables"] / "tipping.csv")
     rep = ts[ts.signal == "confidence (authors)"]
