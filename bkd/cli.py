@@ -13,6 +13,7 @@ import warnings
 from .data import DATASETS
 from .models import ARCHS
 from .features import FRONT_ENDS
+from .tipping import SIGNALS
 from .train import TrainConfig, CPU_EPOCHS, PAPER_EPOCHS
 
 # %% auto #0
@@ -83,6 +84,15 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    "(default %(default)s)")
     g.add_argument("--tipping-window", type=int, default=d.tipping_window, help="epochs on each side of a tipping point (default %(default)s)")
     g.add_argument("--tipping-min-epoch", type=int, default=d.tipping_min_epoch, help="ignore maxima before this epoch (default %(default)s)")
+    g.add_argument("--tipping-signal", choices=list(SIGNALS), default=d.tipping_signal, help="the label-free series the "
+                   "tipping point is found on: confidence, the paper's peak of the student's mean max softmax (with "
+                   "--tipping-rule and --tipping-window); val_accuracy, the peak of the agreement prediction's accuracy "
+                   "on the noisy validation split, confirmed after --tipping-patience epochs without a new one; "
+                   "smoothed_confidence, the same on an exponential moving average of the confidence; otsu_estimate, "
+                   "the minimum of the Otsu noise estimate with that patience; otsu_plateau, the first epoch after which "
+                   "that estimate changes by at most 1 %% per epoch for --tipping-patience epochs (default %(default)s)")
+    g.add_argument("--tipping-patience", type=int, default=d.tipping_patience, help="epochs without a new best (or of "
+                   "a plateau) that confirm a tipping point of the signals other than confidence (default %(default)s)")
     g.add_argument("--noisy-groups", type=_groups, default=d.noisy_groups, help="groups counted as noisy, e.g. 4 (the paper) or 3,4")
     g = p.add_argument_group("output")
     g.add_argument("--out", required=True, help="run folder: results, metrics and a checkpoint; rerun to resume")
@@ -152,6 +162,7 @@ def config_from_args(a) -> TrainConfig:
                        subset=a.subset, seed=a.seed, device=a.device, image_size=a.image_size,
                        tipping_window=a.tipping_window, tipping_min_epoch=a.tipping_min_epoch, confidence=a.confidence,
                        agreement_pass=a.agreement_pass, detach_target=a.detach_target, tipping_rule=a.tipping_rule,
+                       tipping_signal=a.tipping_signal, tipping_patience=a.tipping_patience,
                        augment=a.augment, otsu=a.otsu, noisy_groups=a.noisy_groups, amp=a.amp,
                        channels_last=a.channels_last, compile=a.compile, weight_decay=a.weight_decay, features=a.features)
 
@@ -161,8 +172,11 @@ def format_summary(s: dict, out) -> str:
     if s["tipping_found"]:
         lines.append(f"tipping point: epoch {s['tipping_epoch']}" + (" (no peak in the first 10 epochs: taken by the "
                      "authors' rule; --tipping-rule bkd waits for a peak)" if s.get("tipping_forced") else ""))
-    else: lines.append(f"no tipping point found in {s['epochs']} epochs; detection reported at the peak of the "
-                       f"student's confidence (epoch {s['detection_epoch']}): train longer for the paper's method")
+    else:
+        sig = (s.get("config") or {}).get("tipping_signal", "confidence")
+        at = "the peak of the student's confidence" if sig == "confidence" else f"the {sig} signal's fallback epoch"
+        lines.append(f"no tipping point found in {s['epochs']} epochs; detection reported at {at} "
+                     f"(epoch {s['detection_epoch']}): train longer for the paper's method")
     est = f"noise estimate: {100 * s['noise_rate_estimate']:.1f} %"
     if s.get("noise_rate_true") is not None: est += f" (true {100 * s['noise_rate_true']:.1f} %)"
     lines.append(est + f"; Otsu threshold {s['otsu']['threshold']:.3f}")
@@ -220,7 +234,8 @@ def check_args(a) -> TrainConfig:
     _at_least(("--epochs", a.epochs, 1), ("--batch-size", a.batch_size, 1), ("--image-size", a.image_size, 1))
     if a.command == "train":
         _at_least(("--subset", a.subset, 1), ("--lr-step", a.lr_step, 0), ("--tipping-window", a.tipping_window, 1),
-                  ("--tipping-min-epoch", a.tipping_min_epoch, 0))
+                  ("--tipping-min-epoch", a.tipping_min_epoch, 0),
+                  ("--tipping-patience", a.tipping_patience, 1))
         parse_noise(a.noise)
         cfg = config_from_args(a).resolve()
         if a.dataset == "folder":

@@ -25,12 +25,13 @@ from .baselines import (CEResult, train_ce, cross_val_pred_probs, cleanlab_issue
                            low_confidence, given_label_prob)
 
 # %% auto #0
-__all__ = ['CIFAR10N_FILES', 'CIFARN_FILES', 'SCALES', 'CIFARN_SETS', 'CIFAR10_CLASSES', 'Setting', 'scale_settings',
-           'missing_requirements', 'train_one', 'train_all', 'Experiment', 'load_experiment', 'load_all', 'detections',
-           'detection_table', 'accuracy_table', 'tipping_table', 'mean_std', 'pm', 'save_table', 'comparison_table',
-           'describe_differences', 'plot_dynamics_grid', 'plot_f1_per_epoch', 'plot_dynamics_bands', 'paper_claims',
-           'claims_markdown', 'transition_matrix', 'cifarn_label_sets', 'cifarn_table', 'plot_transition_matrices',
-           'PaperPaths', 'paper_paths']
+__all__ = ['CIFAR10N_FILES', 'CIFARN_FILES', 'SCALES', 'SIGNAL_STYLE', 'CIFARN_SETS', 'CIFAR10_CLASSES', 'Setting',
+           'scale_settings', 'missing_requirements', 'train_one', 'train_all', 'Experiment', 'load_experiment',
+           'load_all', 'detections', 'detection_table', 'accuracy_table', 'tipping_table', 'mean_std', 'pm',
+           'save_table', 'comparison_table', 'describe_differences', 'plot_dynamics_grid', 'plot_f1_per_epoch',
+           'plot_dynamics_bands', 'tipping_signals_table', 'plot_tipping_signals', 'paper_claims', 'claims_markdown',
+           'transition_matrix', 'cifarn_label_sets', 'cifarn_table', 'plot_transition_matrices', 'PaperPaths',
+           'paper_paths']
 
 # %% ../nbs/15_experiments.ipynb #0672bbdd
 @dataclass(frozen=True)
@@ -444,6 +445,48 @@ def plot_dynamics_bands(experiments, title: str = ""):
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel("value (mean ± std over seeds)")
     axes[0, 0].legend(fontsize=7, loc="upper left")
+    if title: fig.suptitle(title)
+    return fig
+
+# %% ../nbs/15_experiments.ipynb #e3939ef6
+SIGNAL_STYLE = {"confidence": ("C0", "o"), "val_accuracy": ("C2", "s"), "smoothed_confidence": ("C4", "^"),
+                "otsu_estimate": ("C3", "v"), "otsu_plateau": ("C1", "D")}
+
+def tipping_signals_table(experiments, # `Experiment`s (their BKD histories are replayed)
+                          signals=None, # as for `evaluate_signals`: names, a dict of custom signals, or None for all
+                          **kw, # detector settings for `make_detector` (patience, ema, tol, ...)
+                         ) -> pd.DataFrame:
+    "Every signal replayed on every BKD run: label set, seed, signal, chosen epoch, F1 there, best F1 and the gap."
+    from bkd.tipping import evaluate_signals
+    out = []
+    for e in experiments:
+        t = evaluate_signals(e.bkd_history, signals, **kw)
+        for i, (k, v) in enumerate(dict(dataset=e.dataset, noise=e.noise, seed=e.seed).items()): t.insert(i, k, v)
+        out.append(t)
+    return pd.concat(out, ignore_index=True)
+
+def plot_tipping_signals(experiments, table: pd.DataFrame, title: str = ""):
+    "Per label set (columns) and seed (rows): the Otsu F1 per epoch with each signal's chosen epoch marked."
+    groups = _groups_of(experiments)
+    nr, nc = max(len(v) for v in groups.values()), len(groups)
+    fig, axes = plt.subplots(nr, nc, figsize=(4 * nc, 3.2 * nr), squeeze=False, constrained_layout=True, sharey=True)
+    for j, ((ds, noise), exs) in enumerate(groups.items()):
+        for i in range(nr):
+            ax = axes[i, j]
+            if i >= len(exs): ax.axis("off"); continue
+            e = exs[i]
+            ax.plot(_series(e.bkd_history, "epoch"), _series(e.bkd_history, "otsu_f1"), color="0.3", lw=1.2,
+                    label="Otsu F1 at each epoch")
+            sw = [r["epoch"] for r in e.bkd_history if r.get("weighted_loss")]
+            if sw: ax.axvline(sw[0] - 0.5, color="0.6", ls=":", label=f"run's weighted loss from epoch {sw[0]}")
+            t = table[(table.dataset == ds) & (table.noise == noise) & (table.seed == e.seed)]
+            for k, r in enumerate(t.itertuples()):
+                c, mk = SIGNAL_STYLE.get(r.signal, (f"C{k}", "o"))
+                ax.plot(r.epoch, r.f1, mk, color=c, mfc=c if r.found else "none", ms=8,
+                        label=f"{r.signal}: epoch {r.epoch}, F1 {r.f1:.3f}" + ("" if r.found else " (fallback)"))
+            ax.set(title=f"{ds} {noise}, seed {e.seed}", xlabel="epoch", ylim=(0, 1))
+            ax.legend(fontsize=6, loc="lower right")
+        axes[0, 0].set_ylabel("detection F1")
     if title: fig.suptitle(title)
     return fig
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 # %% auto #0
-__all__ = ['AUTHORS_MIN_VALUES', 'AUTHORS_FORCED', 'TippingPoint']
+__all__ = ['AUTHORS_MIN_VALUES', 'AUTHORS_FORCED', 'SIGNALS', 'DEFAULT_PATIENCE', 'DEFAULT_EMA', 'DEFAULT_TOL', 'TippingPoint',
+           'PatiencePeak', 'Plateau', 'make_detector', 'detector_from_state_dict', 'evaluate_signals']
 
 # %% ../nbs/05_tipping.ipynb #00d55edf
 AUTHORS_MIN_VALUES = 6            # the authors' rule looks for a peak only from this many values on
@@ -47,6 +48,11 @@ class TippingPoint:
         return self.epoch
 
     @property
+    def delay(self) -> int:
+        "The most epochs between a tipping epoch and the update that reveals it."
+        return self.window + 1
+
+    @property
     def found(self) -> bool: return self.epoch is not None
 
     @property
@@ -63,3 +69,169 @@ class TippingPoint:
         tp = cls(d["window"], d["min_epoch"], d.get("rule", "bkd"))   # checkpoints from before the rule: bkd's
         tp.history, tp.epoch, tp.forced = list(d["history"]), d["epoch"], d.get("forced", False)
         return tp
+
+# %% ../nbs/05_tipping.ipynb #d14db858
+class PatiencePeak:
+    "Online detector of the maximum (or minimum) of a per-epoch series, confirmed after `patience` epochs without a new one."
+    forced = False
+    def __init__(self,
+                 patience: int = 5, # epochs without a new best that confirm the last best
+                 ema: float = 0.0, # weight β of the previous smoothed value (0: the raw series)
+                 mode: str = "max", # 'max' or 'min'
+                 min_epoch: int = 0, # ignore epochs before this one
+                ):
+        if patience < 1: raise ValueError("patience must be at least 1")
+        if not 0 <= ema < 1: raise ValueError("ema must be in [0, 1)")
+        if mode not in ("max", "min"): raise ValueError("mode must be max or min")
+        self.patience, self.ema, self.mode, self.min_epoch = patience, ema, mode, min_epoch
+        self.history: list[float] = []
+        self.smoothed: list[float] = []
+        self.best: int | None = None    # epoch of the best smoothed value so far
+        self.epoch: int | None = None   # the tipping epoch, once known
+
+    @property
+    def delay(self) -> int: return self.patience
+
+    def _better(self, a: float, b: float) -> bool: return a > b if self.mode == "max" else a < b
+
+    def update(self, value: float) -> int | None:
+        "Add epoch `len(history)`'s value; return the tipping epoch if this update reveals it, else None."
+        v = float(value)
+        prev = self.smoothed[-1] if self.smoothed else float("nan")
+        s = v if not np.isfinite(prev) else prev if not np.isfinite(v) else self.ema * prev + (1 - self.ema) * v
+        self.history.append(v); self.smoothed.append(s)
+        e = len(self.history) - 1
+        if e >= self.min_epoch and np.isfinite(s) and (self.best is None or self._better(s, self.smoothed[self.best])):
+            self.best = e
+        if self.epoch is None and self.best is not None and e - self.best >= self.patience:
+            self.epoch = self.best
+            return self.epoch
+        return None
+
+    @property
+    def found(self) -> bool: return self.epoch is not None
+
+    @property
+    def fallback_epoch(self) -> int | None:
+        "The best epoch so far (the last one while none counts)."
+        return self.best if self.best is not None else (len(self.history) - 1 if self.history else None)
+
+    def state_dict(self) -> dict:
+        return dict(kind="patience_peak", patience=self.patience, ema=self.ema, mode=self.mode, min_epoch=self.min_epoch,
+                    history=list(self.history), smoothed=list(self.smoothed), best=self.best, epoch=self.epoch)
+
+    @classmethod
+    def from_state_dict(cls, d: dict) -> "PatiencePeak":
+        p = cls(d["patience"], d["ema"], d["mode"], d["min_epoch"])
+        p.history, p.smoothed, p.best, p.epoch = list(d["history"]), list(d["smoothed"]), d["best"], d["epoch"]
+        return p
+
+# %% ../nbs/05_tipping.ipynb #f871176d
+class Plateau:
+    "Online detector of the first epoch after which a series changes by at most `tol` (relative) for `patience` epochs."
+    forced = False
+    def __init__(self,
+                 patience: int = 5, # epochs of small changes that confirm a plateau
+                 tol: float = 0.01, # largest relative change |x_k - x_(k-1)| / |x_(k-1)| that counts as small
+                 min_epoch: int = 0, # ignore plateaus that start before this epoch
+                ):
+        if patience < 1: raise ValueError("patience must be at least 1")
+        if tol < 0: raise ValueError("tol must not be negative")
+        self.patience, self.tol, self.min_epoch = patience, tol, min_epoch
+        self.history: list[float] = []
+        self.epoch: int | None = None
+
+    @property
+    def delay(self) -> int: return self.patience
+
+    def _small(self, k: int) -> bool:
+        a, b = self.history[k - 1], self.history[k]
+        return bool(np.isfinite(a) and np.isfinite(b) and abs(b - a) <= self.tol * abs(a))
+
+    def update(self, value: float) -> int | None:
+        "Add epoch `len(history)`'s value; return the tipping epoch if this update reveals it, else None."
+        self.history.append(float(value))
+        e = len(self.history) - 1
+        c = e - self.patience
+        if self.epoch is None and c >= self.min_epoch and all(self._small(k) for k in range(c + 1, e + 1)):
+            self.epoch = c
+            return c
+        return None
+
+    @property
+    def found(self) -> bool: return self.epoch is not None
+
+    @property
+    def fallback_epoch(self) -> int | None:
+        "The last epoch (a series that has not settled has no better answer)."
+        return len(self.history) - 1 if self.history else None
+
+    def state_dict(self) -> dict:
+        return dict(kind="plateau", patience=self.patience, tol=self.tol, min_epoch=self.min_epoch,
+                    history=list(self.history), epoch=self.epoch)
+
+    @classmethod
+    def from_state_dict(cls, d: dict) -> "Plateau":
+        p = cls(d["patience"], d["tol"], d["min_epoch"])
+        p.history, p.epoch = list(d["history"]), d["epoch"]
+        return p
+
+# %% ../nbs/05_tipping.ipynb #a8ee8e58
+SIGNALS = {"confidence": "student_confidence", "val_accuracy": "val_accuracy",
+           "smoothed_confidence": "student_confidence", "otsu_estimate": "otsu_noise_estimate",
+           "otsu_plateau": "otsu_noise_estimate"}   # signal -> the epoch record's field it reads
+DEFAULT_PATIENCE, DEFAULT_EMA, DEFAULT_TOL = 5, 0.5, 0.01
+
+def make_detector(signal: str = "confidence", # one of SIGNALS
+                  patience: int = DEFAULT_PATIENCE, # P of the patience and plateau detectors
+                  window: int = 2, # the confidence rule's window
+                  min_epoch: int = 0, # ignore earlier epochs
+                  rule: str = "authors", # the confidence rule: 'authors' or 'bkd'
+                  ema: float = DEFAULT_EMA, # β of smoothed_confidence
+                  tol: float = DEFAULT_TOL, # τ of otsu_plateau
+                 ):
+    "The online tipping detector of `signal`."
+    if signal == "confidence": return TippingPoint(window, min_epoch, rule)
+    if signal == "val_accuracy": return PatiencePeak(patience, 0.0, "max", min_epoch)
+    if signal == "smoothed_confidence": return PatiencePeak(patience, ema, "max", min_epoch)
+    if signal == "otsu_estimate": return PatiencePeak(patience, 0.0, "min", min_epoch)
+    if signal == "otsu_plateau": return Plateau(patience, tol, min_epoch)
+    raise ValueError(f"unknown tipping signal {signal!r}: use one of {', '.join(SIGNALS)}")
+
+def detector_from_state_dict(d: dict):
+    "Restore any tipping detector from its `state_dict()`."
+    kinds = {"patience_peak": PatiencePeak, "plateau": Plateau}
+    return kinds.get(d.get("kind"), TippingPoint).from_state_dict(d)
+
+# %% ../nbs/05_tipping.ipynb #a7922045
+def evaluate_signals(records: list, # a run's epoch records (dicts with the EpochRecord fields), in epoch order
+                     signals=None, # names from SIGNALS, or a dict name -> (record field, detector factory); None: all
+                     **kw, # settings for make_detector (patience, window, rule, ema, tol, min_epoch)
+                    ):
+    "Per signal: the epoch it would choose on this run, the detection F1 there, the run's best F1 and the gap."
+    import pandas as pd
+    if not records: raise ValueError("no epoch records")
+    if signals is None: signals = list(SIGNALS)
+    if not isinstance(signals, dict):
+        signals = {s: (SIGNALS[s], lambda s=s: make_detector(s, **kw)) for s in signals}
+    f1 = np.array([np.nan if r.get("otsu_f1") is None else r["otsu_f1"] for r in records], float)
+    scored = np.isfinite(f1).any()
+    best = int(np.nanargmax(f1)) if scored else None
+    switch = next((i for i, r in enumerate(records) if r.get("weighted_loss")), None)
+    pre = f1[:len(records) if switch is None else switch]
+    best_pre = float(np.nanmax(pre)) if np.isfinite(pre).any() else np.nan
+    rows = []
+    for name, (fld, factory) in signals.items():
+        det, revealed = factory(), None
+        for i, r in enumerate(records):
+            if det.update(np.nan if r.get(fld) is None else r[fld]) is not None: revealed = i
+        e = det.epoch if det.found else det.fallback_epoch
+        exact = switch is None or (revealed is not None and revealed < switch)
+        rows.append(dict(signal=name, epoch=e + 1, found=det.found, switched=bool(records[e].get("weighted_loss", False)),
+                         f1=float(f1[e]), best_epoch=None if best is None else best + 1,
+                         best_f1=float(f1[best]) if scored else np.nan,
+                         gap=float(f1[best] - f1[e]) if scored else np.nan,
+                         switch_epoch=None if switch is None else switch + 1,
+                         revealed_epoch=None if revealed is None else revealed + 1, exact=exact,
+                         best_f1_unswitched=best_pre, gap_unswitched=best_pre - float(f1[e]) if exact else np.nan))
+    return pd.DataFrame(rows).astype({"best_epoch": "Int64", "switch_epoch": "Int64", "revealed_epoch": "Int64"})

@@ -22,7 +22,7 @@ from .augment import BatchAugment
 from .features import input_pipeline
 from .models import make_model
 from .blind import blind_loss, agreement, sharpened_target, soft_cross_entropy, GROUP_ALPHAS
-from .tipping import TippingPoint, AUTHORS_MIN_VALUES
+from .tipping import TippingPoint, AUTHORS_MIN_VALUES, SIGNALS, make_detector, detector_from_state_dict
 from .otsu import otsu_split, confidence_groups, group_alphas, noisy_mask, OtsuSplit
 from .metrics import detection_scores, accuracy
 
@@ -73,6 +73,9 @@ class TrainConfig:
     tipping_window: int = 2
     tipping_min_epoch: int = 0
     tipping_rule: str = "authors"     # 'authors' (peaks looked for from 6 values on; epoch 8 forced at 10) or 'bkd'
+    tipping_signal: str = "confidence"  # the series the tipping point is found on (bkd.tipping.SIGNALS); confidence:
+                                        # the paper's peak of m_e
+    tipping_patience: int = 5         # P of the patience and plateau signals (not used by 'confidence')
     confidence: str = "train"         # m_e from the training batches ('train', as the authors) or an eval pass ('eval')
     agreement_pass: str = "train"     # p_agree split at the tipping point: from that epoch's training batches ('train',
                                       # as the authors) or from an eval pass after the epoch ('eval')
@@ -118,6 +121,10 @@ class TrainConfig:
                   (c.confidence in ("train", "eval"), "--confidence must be train or eval"),
                   (c.agreement_pass in ("train", "eval"), "--agreement-pass must be train or eval"),
                   (c.tipping_rule in ("authors", "bkd"), "--tipping-rule must be authors or bkd"),
+                  (c.tipping_signal in SIGNALS, f"--tipping-signal must be one of {', '.join(SIGNALS)}"),
+                  (c.tipping_patience >= 1, "--tipping-patience must be at least 1"),
+                  (c.tipping_signal != "val_accuracy" or c.val_fraction > 0,
+                   "--tipping-signal val_accuracy needs a validation split (--val-fraction above 0)"),
                   (c.augment in ("authors", "bkd"), "--augment must be authors or bkd"),
                   (c.otsu in ("authors", "bkd", "classic"), "--otsu must be authors, bkd or classic"),
                   (len(c.alphas) == 4 and all(0 <= a <= 1 for a in c.alphas), "alphas must be four numbers in [0, 1]"),
@@ -127,7 +134,9 @@ class TrainConfig:
         return c
 
     def to_dict(self) -> dict:
+        "Plain values; the tipping-signal fields only when the signal is not the paper's (so older runs still match)."
         d = asdict(self); d["alphas"], d["noisy_groups"] = list(self.alphas), list(self.noisy_groups)
+        if self.tipping_signal == "confidence": del d["tipping_signal"], d["tipping_patience"]
         return d
 
 # %% ../nbs/08_train.ipynb #57929beb
@@ -160,7 +169,7 @@ class EpochRecord:
     lr: float
     loss_ce: float
     loss_blind: float
-    student_confidence: float        # m_e: the series the tipping point is found on
+    student_confidence: float        # m_e: the series the paper's tipping point is found on (tipping_signal)
     student_confidence_train: float  # mean max softmax of the student over this epoch's training batches
     student_confidence_eval: float   # the same over the training split in eval mode
     val_accuracy: float              # agreement prediction vs noisy validation labels
@@ -212,9 +221,10 @@ class Trainer:
         self.is_noisy = None if data.y_clean is None else (np.asarray(data.y_noisy) != np.asarray(data.y_clean))[self.train_idx]
         # the method's state
         self.epoch = 0
-        self.tipping = TippingPoint(cfg.tipping_window, cfg.tipping_min_epoch, cfg.tipping_rule)
-        self.p_agree_recent: dict[int, np.ndarray] = {}     # p_agree of the last max(window+2, 6) epochs (0-based keys)
-        self.p_agree_peak: tuple[int, np.ndarray] | None = None  # epoch and p_agree of the highest m_e so far
+        self.tipping = make_detector(cfg.tipping_signal, cfg.tipping_patience, cfg.tipping_window, cfg.tipping_min_epoch,
+                                     cfg.tipping_rule)
+        self.p_agree_recent: dict[int, np.ndarray] = {}     # p_agree of the last tipping.delay+1 epochs (0-based keys)
+        self.p_agree_peak: tuple[int, np.ndarray] | None = None  # epoch and p_agree of the detector's fallback epoch
         self.split: OtsuSplit | None = None
         self.groups: np.ndarray | None = None               # per training-split sample, once the tipping point is known
         self.alpha: torch.Tensor | None = None
@@ -298,7 +308,7 @@ class Trainer:
         self._tipping_p_full = self.p_full_recent.get(i)
 
     def run_epoch(self, progress: bool = False) -> EpochRecord:
-        "Train one epoch, score and evaluate, update the tipping point; returns the epoch's record."
+        "Train one epoch, score and evaluate, feed the tipping signal to its detector; returns the epoch's record."
         t0 = time.time()
         lr = self.optimizer.param_groups[0]["lr"]
         weighted = self.alpha is not None
@@ -321,14 +331,12 @@ class Trainer:
         m = conf_train if self.cfg.confidence == "train" else conf_eval
         e = self.epoch
         self.p_agree_recent[e] = p_agree
-        # keep every epoch a tipping point can still be revealed for: window+1 back, and under the authors' rule every
-        # epoch since the start until their 6-value guard has passed (a peak at epoch `window` is revealed at 6 values)
-        keep = max(self.cfg.tipping_window + 2, AUTHORS_MIN_VALUES)
+        # keep every epoch a tipping point can still be revealed for: tipping.delay back (the paper's rule: window+1;
+        # the patience signals: P), and under the authors' rule every epoch until their 6-value guard has passed
+        keep = max(self.tipping.delay + 1, self.cfg.tipping_window + 2, AUTHORS_MIN_VALUES)
         self.p_agree_recent = {k: v for k, v in self.p_agree_recent.items() if k > e - keep}
         self.p_full_recent[e] = full
         self.p_full_recent = {k: v for k, v in self.p_full_recent.items() if k > e - keep}
-        if self.p_agree_peak is None or m > max(self.tipping.history):
-            self.p_agree_peak, self.p_full_peak = (e, p_agree), full
         # what Otsu would detect at this epoch (no effect on training)
         try:
             sp = otsu_split(p_agree, method=self.cfg.otsu)
@@ -344,7 +352,9 @@ class Trainer:
                           test_accuracy_teacher=accuracy(test["teacher"], self.y_test),
                           test_accuracy_student=accuracy(test["student"], self.y_test),
                           otsu_noise_estimate=est, otsu_f1=f1, weighted_loss=weighted, seconds=time.time() - t0)
-        found = self.tipping.update(m)
+        found = self.tipping.update(getattr(rec, SIGNALS[self.cfg.tipping_signal]))   # m_e for the paper's signal
+        if self.tipping.fallback_epoch == e:    # the best answer so far should no tipping point come (peak of m_e)
+            self.p_agree_peak, self.p_full_peak = (e, p_agree), full
         if found is not None: self._on_tipping(found)
         score = rec.val_accuracy if len(self.val_idx) else -float(e)   # without validation: the last epoch wins
         if self.best is None or score > self.best["score"]:
@@ -387,7 +397,7 @@ class Trainer:
         if r["cuda"]: torch.cuda.set_rng_state_all(r["cuda"])
         random.setstate(tuple(tuple(x) if isinstance(x, list) else x for x in r["python"]))
         np.random.set_state((r["numpy"][0], N(r["numpy"][1]), *r["numpy"][2:]))
-        self.tipping = TippingPoint.from_state_dict(st["tipping"])
+        self.tipping = detector_from_state_dict(st["tipping"])
         self.p_agree_recent = {int(k): N(v) for k, v in st["p_agree_recent"].items()}
         self.p_agree_peak = None if st["p_agree_peak"] is None else (st["p_agree_peak"][0], N(st["p_agree_peak"][1]))
         self.history = [EpochRecord(**r) for r in st["history"]]
@@ -403,7 +413,8 @@ class Trainer:
 
     # ---- results ----------------------------------------------------------------------------------------------
     def detection(self) -> dict:
-        "Groups, flags and p_agree of the training split at the tipping epoch (or, if none was found, at the peak of m_e)."
+        """Groups, flags and p_agree of the training split at the tipping epoch (if none was found: at the detector's
+        fallback epoch, for the paper's signal the peak of m_e)."""
         if self.tipping.found:
             epoch, split, groups = self.tipping.epoch, self.split, self.groups
             p = self._tipping_p_agree

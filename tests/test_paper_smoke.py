@@ -47,7 +47,8 @@ def test_every_notebook_executed(smoke):
 
 
 def test_figures(smoke):
-    stems = ["dynamics", "dynamics_bands", "f1_per_epoch", "cifarn_transitions", "agreement_digitskmeans-sym0p4-s0"] + \
+    stems = ["dynamics", "dynamics_bands", "f1_per_epoch", "cifarn_transitions", "agreement_digitskmeans-sym0p4-s0",
+             "tipping_signals"] + \
             [f"agreement_digits-sym0p{r}" for r in (1, 2, 4)]
     for stem in stems:
         png, pdf = smoke["figures"] / f"{stem}.png", smoke["figures"] / f"{stem}.pdf"
@@ -57,7 +58,7 @@ def test_figures(smoke):
 
 def test_tables_have_all_formats(smoke):
     for name in ("detection", "accuracy", "tipping", "comparison", "cifarn_noise", "detection_summary",
-                 "accuracy_summary", "tipping_summary", "agreement"):
+                 "accuracy_summary", "tipping_summary", "agreement", "tipping_signals", "tipping_signals_summary"):
         for ext in (".csv", ".md", ".tex"):
             assert (smoke["tables"] / f"{name}{ext}").stat().st_size > 100, f"{name}{ext}"
         assert "\\begin{tabular}" in (smoke["tables"] / f"{name}.tex").read_text()
@@ -121,6 +122,26 @@ def test_tipping_table(smoke):
     assert tt.noise.tolist() == NOISES + ["sym:0.4"] * 2 and tt.seed.tolist() == [0, 0, 0] + FEAT_SEEDS
     assert tt.detection_epoch.between(1, 8).all() and tt.best_f1_epoch.between(1, 8).all()
     assert (tt.best_f1 >= tt.f1_at_detection).all() and (tt.f1_gap >= 0).all()
+
+
+def test_tipping_signals(smoke):
+    ts = pd.read_csv(smoke["tables"] / "tipping_signals.csv")
+    runs = [("sym:0.1", 0), ("sym:0.2", 0), ("sym:0.4", 0), ("sym:0.4", 0), ("sym:0.4", 1)]
+    n = ts.signal.nunique()
+    assert n == 2 + 4 * 3 and len(ts) == n * len(runs)          # the paper's rule twice, four signals with P = 3, 5, 8
+    assert ts.epoch.between(1, 8).all() and ts.best_epoch.between(1, 8).all()
+    assert (ts.gap >= 0).all() and np.allclose(ts.gap, ts.best_f1 - ts.f1)
+    assert ((ts.gap_unswitched >= -1e-12) | ts.gap_unswitched.isna()).all() and (ts.gap_unswitched.isna() == ~ts.exact).all()
+    # replaying the paper's rule as the runs used it gives each run's own detection epoch
+    tt = pd.read_csv(smoke["tables"] / "tipping.csv")
+    rep = ts[ts.signal == "confidence (authors)"]
+    assert rep.epoch.tolist() == tt.detection_epoch.tolist() and rep.found.tolist() == tt.tipping_found.tolist()
+    # no CIFAR-10N at the smoke scale: the first seed of every label set selects, the feature path's seed 1 is held out
+    assert (ts.role == "held out").sum() == n and (ts[ts.role == "held out"].seed == 1).all()
+    choice = pd.read_csv(smoke["tables"] / "tipping_signals_choice.csv")
+    assert choice.chosen.sum() == 1 and choice.chosen.iloc[0] and (choice.runs == 4).all()
+    assert sorted(choice.signal) == sorted(ts.signal.unique())
+    assert list(choice.unscorable) == sorted(choice.unscorable)
 
 
 def test_cifarn_table_matches_the_data(smoke):
