@@ -272,6 +272,7 @@ def tipping_table(experiments) -> pd.DataFrame:
         ce_acc = [h.test_accuracy for h in e.ce.history]
         m_e = [r["student_confidence"] for r in e.bkd_history]
         rows.append(dict(dataset=e.dataset, noise=e.noise, seed=e.seed, tipping_found=bool(e.bkd["tipping_found"]),
+                         tipping_forced=bool(e.bkd.get("tipping_forced", False)),
                          detection_epoch=e.detection_epoch, f1_at_detection=float(f1[e.detection_epoch - 1]),
                          best_f1_epoch=best, best_f1=float(f1[best - 1]),
                          f1_gap=float(f1[best - 1] - f1[e.detection_epoch - 1]),
@@ -510,10 +511,13 @@ def paper_claims(experiments) -> list[dict]:
         E = int(t.epochs.min())
         tol = max(2, int(np.ceil(0.1 * E)))
         dist = (t.detection_epoch - t.ce_peak_test_epoch).abs()
-        ok = bool(t.tipping_found.all() and dist.mean() <= tol)
+        peak = t.tipping_found & ~t.tipping_forced        # a real peak of m_e, not the authors' forced epoch
+        ok = bool(peak.all() and dist.mean() <= tol)
         late = (t.m_e_peak_epoch > 0.9 * E).mean() > 0.5 and t.ce_peak_test_epoch.mean() <= E / 2
         holds.append(ok)
-        rows.append(f"{ds} {noise}: tipping point found in {int(t.tipping_found.sum())} of {len(t)} seeds; detection "
+        forced = f" ({int(t.tipping_forced.sum())} of them forced at epoch 9 by the authors' rule: no peak of m_e in the first 10 epochs)" \
+            if t.tipping_forced.any() else ""
+        rows.append(f"{ds} {noise}: tipping point found in {int(t.tipping_found.sum())} of {len(t)} seeds{forced}; detection "
                     f"epoch {_ms(t.detection_epoch)}, CE clean-accuracy peak {_ms(t.ce_peak_test_epoch)}, best-F1 epoch "
                     f"{_ms(t.best_f1_epoch)}, m_e's maximum at epoch {_ms(t.m_e_peak_epoch)} of {E}"
                     + (" (m_e still rising at the end while CE peaked early)" if late else "")
