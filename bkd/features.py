@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .core import BkdError, save_torch
+from .augment import make_augment
 from .data import NoisyDataset, default_cache_dir, load_dataset
 
 # %% auto #0
@@ -254,6 +255,5 @@ def input_pipeline(data: NoisyDataset, # the training data
                    augment: str = "authors" # the augmentation policy for images (`bkd.augment.make_augment`)
                   ):
     "`make_augment(data, augment)` for a dataset of images `(N, C, H, W)`, `FeatureInput` for one of features `(N, D)`."
-    from bkd.augment import make_augment
     if data.x_train.ndim == 2: return FeatureInput()
     return make_augment(data, augment)

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from .core import BkdError, resolve_device, seed_everything
 from .augment import BatchAugment
-from .features import input_pipeline
+from .features import input_pipeline, FRONT_ENDS
 from .models import make_model
 from .blind import blind_loss, agreement, sharpened_target, soft_cross_entropy, GROUP_ALPHAS
 from .tipping import TippingPoint, AUTHORS_MIN_VALUES, SIGNALS, make_detector, detector_from_state_dict
@@ -97,7 +97,6 @@ class TrainConfig:
         dev = resolve_device(c.device)
         cuda = dev.type == "cuda"
         if c.features is not None:
-            from bkd.features import FRONT_ENDS
             if c.features not in FRONT_ENDS and c.features != GIVEN_FEATURES:
                 raise BkdError(f"unknown --features {c.features!r}: use one of {', '.join(FRONT_ENDS)}")
             for k, v in FEATURE_DEFAULTS.items():
