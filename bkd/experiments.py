@@ -25,13 +25,13 @@ from .baselines import (CEResult, train_ce, cross_val_pred_probs, cleanlab_issue
                            low_confidence, given_label_prob)
 
 # %% auto #0
-__all__ = ['CIFAR10N_FILES', 'CIFARN_FILES', 'SCALES', 'SIGNAL_STYLE', 'CIFARN_SETS', 'CIFAR10_CLASSES', 'Setting',
-           'scale_settings', 'missing_requirements', 'train_one', 'train_all', 'Experiment', 'load_experiment',
-           'load_all', 'detections', 'detection_table', 'accuracy_table', 'tipping_table', 'mean_std', 'pm',
-           'save_table', 'comparison_table', 'describe_differences', 'plot_dynamics_grid', 'plot_f1_per_epoch',
-           'plot_dynamics_bands', 'tipping_signals_table', 'plot_tipping_signals', 'paper_claims', 'claims_markdown',
-           'transition_matrix', 'cifarn_label_sets', 'cifarn_table', 'plot_transition_matrices', 'PaperPaths',
-           'paper_paths']
+__all__ = ['CIFAR10N_FILES', 'CIFARN_FILES', 'SCALES', 'BKD_VARIANTS', 'SIGNAL_STYLE', 'CIFARN_SETS', 'CIFAR10_CLASSES',
+           'Setting', 'scale_settings', 'missing_requirements', 'train_one', 'variant_config', 'train_all',
+           'Experiment', 'load_experiment', 'load_all', 'detections', 'detection_table', 'accuracy_table',
+           'tipping_table', 'mean_std', 'pm', 'save_table', 'comparison_table', 'describe_differences',
+           'plot_dynamics_grid', 'plot_f1_per_epoch', 'plot_dynamics_bands', 'tipping_signals_table',
+           'plot_tipping_signals', 'paper_claims', 'claims_markdown', 'transition_matrix', 'cifarn_label_sets',
+           'cifarn_table', 'plot_transition_matrices', 'PaperPaths', 'paper_paths']
 
 # %% ../nbs/15_experiments.ipynb #0672bbdd
 @dataclass(frozen=True)
@@ -56,6 +56,7 @@ class Setting:
     weight_decay: float | None = None  # None: TrainConfig's default
     kfold_epochs: str | int | None = None  # epochs of each K-fold network: None = epochs; "selected" = the epoch that
                                            # the noisy validation split selects for plain CE on the same labels and seed
+    variants: tuple = ()             # BKD variants trained beside the default run (names in BKD_VARIANTS)
 
     def config(self, noise: str, data=None, seed: int | None = None) -> TrainConfig:
         "The `TrainConfig` of label set `noise` and `seed` (default: the first), with paths resolved below `data`."
@@ -84,7 +85,7 @@ SCALES = {
                       device="cpu", threads=1, kfold_epochs="selected")),
     "cpu": (Setting("folder", ("aggre", "rand1", "worst"), "CIFAR-10N", data_root=CIFAR10N_FILES["images"],
                     labels=CIFAR10N_FILES["labels"], features="kmeans", epochs=60, seeds=(0, 1, 2), device="cpu",
-                    kfold_epochs="selected"),),
+                    kfold_epochs="selected", variants=("unswitched", "detached")),),
     "cpu-cnn": (Setting("folder", ("aggre", "rand1", "worst"), "CIFAR-10N", data_root=CIFAR10N_FILES["images"],
                         labels=CIFAR10N_FILES["labels"], arch="tiny_cnn", epochs=20, lr=0.02, subset=5000,
                         device="cpu"),),
@@ -92,6 +93,14 @@ SCALES = {
                       labels=CIFARN_FILES["CIFAR-10N"], arch="preact_resnet18", epochs=300, device="cuda"),
               Setting("cifar100", ("noisy",), "CIFAR-100N", data_root="", labels=CIFARN_FILES["CIFAR-100N"],
                       arch="preact_resnet18", epochs=300, device="cuda")),
+}
+
+# BKD variants: name -> (TrainConfig changes, what the variant is for); each trains in `runs/<key>/bkd-<name>/`
+BKD_VARIANTS = {
+    "unswitched": (dict(tipping_rule="bkd", tipping_min_epoch=10**6),
+                   "never switches to the weighted loss: the Otsu split's detection F1 at every epoch of an unweighted "
+                   "run, on which every tipping signal's choice is scored (paper/06_tipping_signals)"),
+    "detached": (dict(detach_target=True), "--detach-target: the soft target without gradient (the authors' differs)"),
 }
 
 def scale_settings(scale: str) -> tuple:
@@ -128,14 +137,27 @@ def _same_config(folder: Path, cfg: TrainConfig, extra: dict | None = None) -> b
     try: return json.loads(f.read_text()) == {**cfg.to_dict(), **(extra or {})}
     except (OSError, json.JSONDecodeError): return False
 
-def train_one(setting: Setting, noise: str, data, runs, progress: bool = True, log=print, seed: int | None = None) -> Path:
-    "Train BKD, cross-entropy and K-fold cross-entropy on one label set and seed (reusing finished results); returns its folder."
+def train_one(setting: Setting, # the dataset's settings at a scale
+              noise: str, # one of its label sets
+              data, # the data folder
+              runs, # the folder of every label set's results
+              progress: bool = True, # progress bars
+              log=print, # where one line per step goes
+              seed: int | None = None, # one of the setting's seeds (default: the first)
+              variants=None, # BKD variants to train (names from the setting's `variants`; None: all of them)
+             ) -> Path:
+    "Train BKD, its variants, cross-entropy and K-fold cross-entropy on one label set and seed (reusing finished results); returns its folder."
     before = torch.get_num_threads()
     torch.set_num_threads(setting.threads or before)
-    try: return _train_one(setting, noise, data, runs, progress, log, seed)
+    try: return _train_one(setting, noise, data, runs, progress, log, seed, variants)
     finally: torch.set_num_threads(before)
 
-def _train_one(setting, noise, data, runs, progress, log, seed=None) -> Path:
+def variant_config(cfg: TrainConfig, name: str) -> TrainConfig:
+    "`cfg` with the changes of BKD variant `name`."
+    if name not in BKD_VARIANTS: raise BkdError(f"unknown BKD variant {name!r}: use one of {', '.join(BKD_VARIANTS)}")
+    return replace(cfg, **BKD_VARIANTS[name][0]).resolve()
+
+def _train_one(setting, noise, data, runs, progress, log, seed=None, variants=None) -> Path:
     cfg = setting.config(noise, data, seed).resolve()
     key = setting.key(noise, cfg.seed)
     out = Path(runs) / key
@@ -149,6 +171,12 @@ def _train_one(setting, noise, data, runs, progress, log, seed=None) -> Path:
     stale = (bkd_dir / "config.json").is_file() and not _same_config(bkd_dir, cfg)
     log(f"{key}: BKD" + (" (settings changed: training again)" if stale else ""))
     run_bkd(cfg, bkd_dir, overwrite=stale, progress=progress, log=lambda *a: None)
+    for name in (setting.variants if variants is None else variants):
+        if name not in setting.variants: raise BkdError(f"{name!r} is not one of this setting's BKD variants {setting.variants}")
+        vcfg, vdir = variant_config(cfg, name), out / f"bkd-{name}"
+        vstale = (vdir / "config.json").is_file() and not _same_config(vdir, vcfg)
+        log(f"{key}: BKD variant {name}" + (" (settings changed: training again)" if vstale else ""))
+        run_bkd(vcfg, vdir, overwrite=vstale, progress=progress, log=lambda *a: None)
     ce_dir = out / "ce"
     if (ce_dir / "summary.json").is_file() and _same_config(ce_dir, cfg):
         log(f"{key}: cross-entropy (cached)")

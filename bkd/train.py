@@ -179,6 +179,7 @@ class EpochRecord:
     otsu_f1: float | None            # detection F1 of that split (when clean labels are known)
     weighted_loss: bool              # whether the weighted soft target was in use
     seconds: float
+    otsu_f1_eval: float | None = None  # the same F1 from the eval pass's p_agree (--agreement-pass eval's values)
 
 # %% ../nbs/08_train.ipynb #f8a6b47c
 def _to_np(t): return t.detach().float().cpu().numpy()
@@ -344,13 +345,20 @@ class Trainer:
             f1 = detection_scores(flagged, self.is_noisy)["f1"] if self.is_noisy is not None else None
         except BkdError:
             est, f1 = float("nan"), None
+        f1_eval = f1                              # the other pass's split, for comparing the two (scoring only)
+        if self.cfg.agreement_pass == "train" and self.is_noisy is not None:
+            try:
+                sp = otsu_split(p_eval, method=self.cfg.otsu)
+                f1_eval = detection_scores(noisy_mask(confidence_groups(p_eval, sp), self.cfg.noisy_groups), self.is_noisy)["f1"]
+            except BkdError: f1_eval = None
         test = self.predict(self.x_test)
         rec = EpochRecord(epoch=e + 1, lr=lr, loss_ce=ce, loss_blind=bl, student_confidence=m,
                           student_confidence_train=conf_train, student_confidence_eval=conf_eval,
                           val_accuracy=accuracy(val, self.y_val), test_accuracy=accuracy(test["agreement"], self.y_test),
                           test_accuracy_teacher=accuracy(test["teacher"], self.y_test),
                           test_accuracy_student=accuracy(test["student"], self.y_test),
-                          otsu_noise_estimate=est, otsu_f1=f1, weighted_loss=weighted, seconds=time.time() - t0)
+                          otsu_noise_estimate=est, otsu_f1=f1, weighted_loss=weighted, seconds=time.time() - t0,
+                          otsu_f1_eval=f1_eval)
         found = self.tipping.update(getattr(rec, SIGNALS[self.cfg.tipping_signal]))   # m_e for the paper's signal
         if self.tipping.fallback_epoch == e:    # the best answer so far should no tipping point come (peak of m_e)
             self.p_agree_peak, self.p_full_peak = (e, p_agree), full

@@ -5,7 +5,8 @@ read, so `make paper SCALE=...` afterwards finds every result cached and only dr
 networks (the MLP heads of the cpu scale) use two cores better as two single-threaded processes than as one
 two-threaded one.
 
-Usage: python scripts/train_parallel.py --scale cpu [--data DIR] [--runs DIR] [--jobs 2]
+Usage: python scripts/train_parallel.py --scale cpu [--data DIR] [--runs DIR] [--jobs 2] [--noises worst,aggre,rand1]
+       [--seeds 0,1,2] [--variants unswitched,detached]
 """
 from __future__ import annotations
 
@@ -20,13 +21,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _one(args):
-    scale, data, runs, si, noise, seed, threads = args
+    scale, data, runs, si, noise, seed, threads, variants = args
     import torch
     torch.set_num_threads(threads)
     from bkd.experiments import scale_settings, train_one
     s = scale_settings(scale)[si]
     t0 = time.time()
-    train_one(s, noise, data, runs, progress=False, log=lambda m: print(f"[pid {os.getpid()}] {m}", flush=True), seed=seed)
+    train_one(s, noise, data, runs, progress=False, log=lambda m: print(f"[pid {os.getpid()}] {m}", flush=True), seed=seed,
+              variants=variants)
     return s.key(noise, seed), time.time() - t0
 
 
@@ -36,14 +38,22 @@ def main(argv=None) -> int:
     p.add_argument("--data", default="../shared/data")
     p.add_argument("--runs", help="default paper/runs/<scale>")
     p.add_argument("--jobs", type=int, default=2, help="processes at once (default 2), each with cores/jobs threads")
+    p.add_argument("--noises", help="label sets, comma-separated, in the order to train them (default: the setting's)")
+    p.add_argument("--seeds", help="seeds, comma-separated (default: the setting's)")
+    p.add_argument("--variants", help="BKD variants to train, comma-separated ('' for none; default: the setting's)")
     a = p.parse_args(argv)
     os.chdir(ROOT)
     from bkd.experiments import paper_paths, scale_settings
     P = paper_paths(a.scale, a.data, a.runs)
     threads = max(1, (os.cpu_count() or 1) // a.jobs)
+    pick = lambda arg, have: list(have) if arg is None else [x for x in arg.split(",") if x]
+    variants = None if a.variants is None else pick(a.variants, ())
     # seed by seed, so that the first seed of every label set is done first
-    todo = [(a.scale, str(P.data), str(P.runs), si, n, seed, threads)
-            for si, s in enumerate(scale_settings(a.scale)) for seed in s.seeds for n in s.noises]
+    todo = [(a.scale, str(P.data), str(P.runs), si, n, seed, threads, variants)
+            for si, s in enumerate(scale_settings(a.scale))
+            for seed in [int(x) for x in pick(a.seeds, s.seeds)] if seed in s.seeds
+            for n in pick(a.noises, s.noises) if n in s.noises]
+    if not todo: p.error("no run left: --noises and --seeds name none of the scale's label sets and seeds")
     t0 = time.time()
     with ProcessPoolExecutor(a.jobs) as ex:
         for key, sec in ex.map(_one, todo):
