@@ -25,13 +25,14 @@ from .baselines import (CEResult, train_ce, cross_val_pred_probs, cleanlab_issue
                            low_confidence, given_label_prob)
 
 # %% auto #0
-__all__ = ['CIFAR10N_FILES', 'CIFARN_FILES', 'SCALES', 'BKD_VARIANTS', 'SIGNAL_STYLE', 'CIFARN_SETS', 'CIFAR10_CLASSES',
-           'Setting', 'scale_settings', 'missing_requirements', 'train_one', 'variant_config', 'train_all',
-           'Experiment', 'load_experiment', 'load_all', 'detections', 'detection_table', 'accuracy_table',
-           'tipping_table', 'mean_std', 'pm', 'save_table', 'comparison_table', 'describe_differences',
-           'plot_dynamics_grid', 'plot_f1_per_epoch', 'plot_dynamics_bands', 'tipping_signals_table',
-           'plot_tipping_signals', 'paper_claims', 'claims_markdown', 'transition_matrix', 'cifarn_label_sets',
-           'cifarn_table', 'plot_transition_matrices', 'PaperPaths', 'paper_paths']
+__all__ = ['CIFAR10N_FILES', 'CIFARN_FILES', 'SCALES', 'BKD_VARIANTS', 'TRAIN_PARTS', 'SIGNAL_STYLE', 'CIFARN_SETS',
+           'CIFAR10_CLASSES', 'Setting', 'scale_settings', 'missing_requirements', 'train_one', 'variant_config',
+           'train_all', 'Experiment', 'load_experiment', 'load_all', 'BkdRun', 'load_run', 'load_runs', 'has_variant',
+           'detections', 'detection_table', 'accuracy_table', 'tipping_table', 'mean_std', 'pm', 'save_table',
+           'comparison_table', 'describe_differences', 'variant_table', 'plot_dynamics_grid', 'plot_f1_per_epoch',
+           'plot_dynamics_bands', 'tipping_signals_table', 'plot_tipping_signals', 'paper_claims', 'claims_markdown',
+           'transition_matrix', 'cifarn_label_sets', 'cifarn_table', 'plot_transition_matrices', 'PaperPaths',
+           'paper_paths']
 
 # %% ../nbs/15_experiments.ipynb #0672bbdd
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ SCALES = {
     "smoke": (Setting("digits", ("sym:0.1", "sym:0.2", "sym:0.4"), "digits", arch="tiny_cnn", epochs=8, lr=0.05,
                       device="cpu", threads=1),
               Setting("digits", ("sym:0.4",), "digits-kmeans", features="kmeans", epochs=8, seeds=(0, 1),
-                      device="cpu", threads=1, kfold_epochs="selected")),
+                      device="cpu", threads=1, kfold_epochs="selected", variants=("unswitched", "detached"))),
     "cpu": (Setting("folder", ("aggre", "rand1", "worst"), "CIFAR-10N", data_root=CIFAR10N_FILES["images"],
                     labels=CIFAR10N_FILES["labels"], features="kmeans", epochs=60, seeds=(0, 1, 2), device="cpu",
                     kfold_epochs="selected", variants=("unswitched", "detached")),),
@@ -145,19 +146,25 @@ def train_one(setting: Setting, # the dataset's settings at a scale
               log=print, # where one line per step goes
               seed: int | None = None, # one of the setting's seeds (default: the first)
               variants=None, # BKD variants to train (names from the setting's `variants`; None: all of them)
+              parts=None, # which of TRAIN_PARTS to train (None: all; e.g. ("variants",) adds variants to cached runs)
              ) -> Path:
     "Train BKD, its variants, cross-entropy and K-fold cross-entropy on one label set and seed (reusing finished results); returns its folder."
     before = torch.get_num_threads()
     torch.set_num_threads(setting.threads or before)
-    try: return _train_one(setting, noise, data, runs, progress, log, seed, variants)
+    parts = TRAIN_PARTS if parts is None else tuple(parts)
+    if unknown := [x for x in parts if x not in TRAIN_PARTS]:
+        raise BkdError(f"unknown part(s) {', '.join(map(repr, unknown))} to train: use {', '.join(TRAIN_PARTS)}")
+    try: return _train_one(setting, noise, data, runs, progress, log, seed, variants, parts)
     finally: torch.set_num_threads(before)
+
+TRAIN_PARTS = ("bkd", "variants", "ce", "kfold")   # what `train_one` trains, in this order
 
 def variant_config(cfg: TrainConfig, name: str) -> TrainConfig:
     "`cfg` with the changes of BKD variant `name`."
     if name not in BKD_VARIANTS: raise BkdError(f"unknown BKD variant {name!r}: use one of {', '.join(BKD_VARIANTS)}")
     return replace(cfg, **BKD_VARIANTS[name][0]).resolve()
 
-def _train_one(setting, noise, data, runs, progress, log, seed=None, variants=None) -> Path:
+def _train_one(setting, noise, data, runs, progress, log, seed=None, variants=None, parts=TRAIN_PARTS) -> Path:
     cfg = setting.config(noise, data, seed).resolve()
     key = setting.key(noise, cfg.seed)
     out = Path(runs) / key
@@ -168,24 +175,30 @@ def _train_one(setting, noise, data, runs, progress, log, seed=None, variants=No
         np.savez(f, train_idx=train_idx, val_idx=val_idx, y_noisy=ds.y_noisy, y_clean=ds.y_clean)
     # BKD: its run folder refuses a different configuration, so a stale one is started afresh
     bkd_dir = out / "bkd"
-    stale = (bkd_dir / "config.json").is_file() and not _same_config(bkd_dir, cfg)
-    log(f"{key}: BKD" + (" (settings changed: training again)" if stale else ""))
-    run_bkd(cfg, bkd_dir, overwrite=stale, progress=progress, log=lambda *a: None)
-    for name in (setting.variants if variants is None else variants):
+    if "bkd" in parts:
+        stale = (bkd_dir / "config.json").is_file() and not _same_config(bkd_dir, cfg)
+        log(f"{key}: BKD" + (" (settings changed: training again)" if stale else ""))
+        run_bkd(cfg, bkd_dir, overwrite=stale, progress=progress, log=lambda *a: None)
+    for name in (setting.variants if variants is None else variants) if "variants" in parts else ():
         if name not in setting.variants: raise BkdError(f"{name!r} is not one of this setting's BKD variants {setting.variants}")
         vcfg, vdir = variant_config(cfg, name), out / f"bkd-{name}"
         vstale = (vdir / "config.json").is_file() and not _same_config(vdir, vcfg)
         log(f"{key}: BKD variant {name}" + (" (settings changed: training again)" if vstale else ""))
         run_bkd(vcfg, vdir, overwrite=vstale, progress=progress, log=lambda *a: None)
     ce_dir = out / "ce"
-    if (ce_dir / "summary.json").is_file() and _same_config(ce_dir, cfg):
+    if "ce" not in parts: pass
+    elif (ce_dir / "summary.json").is_file() and _same_config(ce_dir, cfg):
         log(f"{key}: cross-entropy (cached)")
     else:
         log(f"{key}: cross-entropy")
         (ce_dir / "config.json").unlink(missing_ok=True)
         train_ce(ds, train_idx, val_idx, cfg, progress=progress, record_losses=True).save(ce_dir)
         save_json(cfg.to_dict(), ce_dir / "config.json")
+    if "kfold" not in parts: return out
     kf_epochs = setting.kfold_epochs
+    if kf_epochs == "selected" and not (ce_dir / "summary.json").is_file():
+        raise BkdError(f"{key}: the K-fold networks train for the epoch that plain CE's noisy validation selects, and "
+                       f"{ce_dir} holds no finished CE run: train the part 'ce' first")
     if kf_epochs == "selected": kf_epochs = CEResult.load(ce_dir).best_epoch    # label-free: noisy validation
     kcfg = cfg if kf_epochs is None else replace(cfg, epochs=int(kf_epochs))
     kf_dir, extra = out / "kfold", dict(folds=setting.folds, kfold_epochs=kcfg.epochs)
@@ -252,6 +265,48 @@ def load_all(scale: str, runs) -> list[Experiment]:
     "Every label set and seed of `scale`, in the order of `SCALES`."
     return [load_experiment(Path(runs) / s.key(n, seed), s.name, n, seed) for s in scale_settings(scale)
             for n in s.noises for seed in s.seeds]
+
+# %% ../nbs/15_experiments.ipynb #816f1677
+@dataclass
+class BkdRun:
+    "One BKD run's summary and per-epoch records (the default run or a variant's)."
+    key: str
+    dataset: str          # the setting's display name, e.g. CIFAR-10N
+    noise: str
+    seed: int
+    variant: str | None   # None: the default run (folder `bkd/`); else a name from BKD_VARIANTS (`bkd-<name>/`)
+    bkd: dict             # summary.json
+    bkd_history: list     # metrics.jsonl records
+
+def load_run(folder, # a `train_one` result folder
+             variant: str | None = None, # None for `bkd/`, or a BKD variant's name for `bkd-<name>/`
+             dataset: str = "", noise: str = "", seed: int | None = None) -> BkdRun:
+    "Read one BKD run (default or variant) of a result folder."
+    folder = Path(folder)
+    sub = folder / ("bkd" if variant is None else f"bkd-{variant}")
+    if not (sub / "summary.json").is_file() or not (sub / "metrics.jsonl").is_file():
+        what = "BKD" if variant is None else f"BKD variant {variant!r}"
+        raise BkdError(f"{sub} holds no finished {what} run: train it first (paper/00_train, or scripts/train_parallel.py"
+                       + ("" if variant is None else f" --parts variants --variants {variant}") + ")")
+    bkd = json.loads((sub / "summary.json").read_text())
+    hist = [json.loads(l) for l in (sub / "metrics.jsonl").read_text().splitlines() if l.strip()]
+    return BkdRun(key=folder.name, dataset=dataset, noise=noise or bkd["config"]["noise"],
+                  seed=int(bkd["config"]["seed"]) if seed is None else seed, variant=variant, bkd=bkd, bkd_history=hist)
+
+def load_runs(scale: str, # a scale of SCALES
+              runs, # its results folder
+              variant: str | None = None, # None: the default runs; else a BKD variant of the scale's settings
+             ) -> list[BkdRun]:
+    "The default (or one variant's) BKD run of every label set and seed of `scale` that has the variant, in `SCALES` order."
+    out = []
+    for s in scale_settings(scale):
+        if variant is not None and variant not in s.variants: continue
+        out += [load_run(Path(runs) / s.key(n, seed), variant, s.name, n, seed) for n in s.noises for seed in s.seeds]
+    return out
+
+def has_variant(scale: str, variant: str) -> bool:
+    "Whether any setting of `scale` trains BKD variant `variant`."
+    return any(variant in s.variants for s in scale_settings(scale))
 
 # %% ../nbs/15_experiments.ipynb #3d7c0b74
 def _p_given(e: Experiment, epoch: int) -> np.ndarray:
@@ -390,6 +445,34 @@ def describe_differences(comparison: pd.DataFrame) -> list[str]:
             f"(BKD) vs {r.ce_acc_selected:.3f} (CE): {_verdict(r.acc_diff_selected, '')}; at the last epoch "
             f"{r.bkd_acc_last:.3f} vs {r.ce_acc_last:.3f}: {_verdict(r.acc_diff_last, '')}."
             .replace(" .", ".").replace(" ;", ";") for r in comparison.itertuples()]
+
+# %% ../nbs/15_experiments.ipynb #9eeb72e6
+def _detection_row(r: BkdRun, epoch: int) -> dict:
+    "F1 of the train-pass and eval-pass Otsu splits recorded at `epoch` (1-based) of run `r`."
+    rec = r.bkd_history[epoch - 1]
+    f1, f1e = rec.get("otsu_f1"), rec.get("otsu_f1_eval")
+    return dict(detection_epoch=epoch, f1_train_pass=np.nan if f1 is None else float(f1),
+                f1_eval_pass=np.nan if f1e is None else float(f1e))
+
+def variant_table(runs, # `BkdRun`s: the default runs and/or variants (their `variant` names them)
+                  replay: str | None = None, # a variant whose records stand in for the default run up to its switch
+                 ) -> pd.DataFrame:
+    "Per label set, seed and variant: detection epoch, forced, F1 of both passes' splits there, test accuracies."
+    from bkd.tipping import make_detector
+    rows = []
+    for r in runs:
+        epoch, forced = int(r.bkd["detection_epoch"]), bool(r.bkd.get("tipping_forced", False))
+        base = dict(dataset=r.dataset, noise=r.noise, seed=r.seed)
+        rows.append(dict(**base, variant=r.variant or "default", **_detection_row(r, epoch), forced=forced,
+                         test_acc_last=r.bkd["test_accuracy_last"], test_acc_selected=r.bkd["test_accuracy"],
+                         selected_epoch=r.bkd["best_epoch"]))
+        if replay is not None and r.variant == replay:    # the authors' rule replayed: the default run's detection
+            det = make_detector("confidence", rule="authors")
+            for rec in r.bkd_history: det.update(rec["student_confidence"])
+            e = det.epoch if det.found else det.fallback_epoch
+            rows.append(dict(**base, variant="default (replayed)", **_detection_row(r, e + 1), forced=bool(det.forced),
+                             test_acc_last=np.nan, test_acc_selected=np.nan, selected_epoch=pd.NA))
+    return pd.DataFrame(rows).astype({"selected_epoch": "Int64"})
 
 # %% ../nbs/15_experiments.ipynb #ea0dde82
 def _series(records, key):

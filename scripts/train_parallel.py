@@ -6,7 +6,7 @@ networks (the MLP heads of the cpu scale) use two cores better as two single-thr
 two-threaded one.
 
 Usage: python scripts/train_parallel.py --scale cpu [--data DIR] [--runs DIR] [--jobs 2] [--noises worst,aggre,rand1]
-       [--seeds 0,1,2] [--variants unswitched,detached]
+       [--seeds 0,1,2] [--variants unswitched,detached] [--parts bkd,variants,ce,kfold]
 """
 from __future__ import annotations
 
@@ -21,14 +21,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _one(args):
-    scale, data, runs, si, noise, seed, threads, variants = args
+    scale, data, runs, si, noise, seed, threads, variants, parts = args
     import torch
     torch.set_num_threads(threads)
     from bkd.experiments import scale_settings, train_one
     s = scale_settings(scale)[si]
     t0 = time.time()
     train_one(s, noise, data, runs, progress=False, log=lambda m: print(f"[pid {os.getpid()}] {m}", flush=True), seed=seed,
-              variants=variants)
+              variants=variants, parts=parts)
     return s.key(noise, seed), time.time() - t0
 
 
@@ -41,6 +41,7 @@ def main(argv=None) -> int:
     p.add_argument("--noises", help="label sets, comma-separated, in the order to train them (default: the setting's)")
     p.add_argument("--seeds", help="seeds, comma-separated (default: the setting's)")
     p.add_argument("--variants", help="BKD variants to train, comma-separated ('' for none; default: the setting's)")
+    p.add_argument("--parts", help="what to train, comma-separated, of bkd, variants, ce, kfold (default: all)")
     a = p.parse_args(argv)
     os.chdir(ROOT)
     from bkd.experiments import paper_paths, scale_settings
@@ -48,8 +49,12 @@ def main(argv=None) -> int:
     threads = max(1, (os.cpu_count() or 1) // a.jobs)
     pick = lambda arg, have: list(have) if arg is None else [x for x in arg.split(",") if x]
     variants = None if a.variants is None else pick(a.variants, ())
+    parts = None if a.parts is None else pick(a.parts, ())
+    from bkd.experiments import TRAIN_PARTS
+    if parts is not None and (bad := [x for x in parts if x not in TRAIN_PARTS]):
+        p.error(f"unknown part(s) {', '.join(bad)}: use {', '.join(TRAIN_PARTS)}")
     # seed by seed, so that the first seed of every label set is done first
-    todo = [(a.scale, str(P.data), str(P.runs), si, n, seed, threads, variants)
+    todo = [(a.scale, str(P.data), str(P.runs), si, n, seed, threads, variants, parts)
             for si, s in enumerate(scale_settings(a.scale))
             for seed in [int(x) for x in pick(a.seeds, s.seeds)] if seed in s.seeds
             for n in pick(a.noises, s.noises) if n in s.noises]
