@@ -58,7 +58,9 @@ def test_figures(smoke):
 
 def test_tables_have_all_formats(smoke):
     for name in ("detection", "accuracy", "tipping", "comparison", "cifarn_noise", "detection_summary",
-                 "accuracy_summary", "tipping_summary", "agreement", "tipping_signals", "tipping_signals_summary"):
+                 "accuracy_summary", "tipping_summary", "agreement", "tipping_signals", "tipping_signals_summary",
+                 "tipping_signals_vs_baselines", "tipping_signals_vs_baselines_summary", "faithful_effects",
+                 "faithful_effects_summary"):
         for ext in (".csv", ".md", ".tex"):
             assert (smoke["tables"] / f"{name}{ext}").stat().st_size > 100, f"{name}{ext}"
         assert "\\begin{tabular}" in (smoke["tables"] / f"{name}.tex").read_text()
@@ -125,23 +127,53 @@ def test_tipping_table(smoke):
 
 
 def test_tipping_signals(smoke):
+    "The signals are replayed on the unswitched variant of the feature path (the only setting that trains it)."
     ts = pd.read_csv(smoke["tables"] / "tipping_signals.csv")
-    runs = [("sym:0.1", 0), ("sym:0.2", 0), ("sym:0.4", 0), ("sym:0.4", 0), ("sym:0.4", 1)]
     n = ts.signal.nunique()
-    assert n == 2 + 4 * 3 and len(ts) == n * len(runs)          # the paper's rule twice, four signals with P = 3, 5, 8
+    assert n == 2 + 4 * 3 and len(ts) == n * len(FEAT_SEEDS)    # the paper's rule twice, four signals with P = 3, 5, 8
+    assert (ts.dataset == FEAT).all() and ts.seed.tolist() == [s for s in FEAT_SEEDS for _ in range(n)]
     assert ts.epoch.between(1, 8).all() and ts.best_epoch.between(1, 8).all()
     assert (ts.gap >= 0).all() and np.allclose(ts.gap, ts.best_f1 - ts.f1)
-    assert ((ts.gap_unswitched >= -1e-12) | ts.gap_unswitched.isna()).all() and (ts.gap_unswitched.isna() == ~ts.exact).all()
-    # replaying the paper's rule as the runs used it gives each run's own detection epoch
+    assert ts.exact.all() and ts.switch_epoch.isna().all() and np.allclose(ts.gap_unswitched, ts.gap)   # never switched
+    # the paper's rule replayed on the unswitched runs gives the default runs' detection epochs
     tt = pd.read_csv(smoke["tables"] / "tipping.csv")
     rep = ts[ts.signal == "confidence (authors)"]
-    assert rep.epoch.tolist() == tt.detection_epoch.tolist() and rep.found.tolist() == tt.tipping_found.tolist()
-    # no CIFAR-10N at the smoke scale: the first seed of every label set selects, the feature path's seed 1 is held out
+    assert rep.epoch.tolist() == tt[tt.noise == "sym:0.4"].detection_epoch.tolist()[-2:]
+    # no CIFAR-10N at the smoke scale: the first seed selects, seed 1 is held out
     assert (ts.role == "held out").sum() == n and (ts[ts.role == "held out"].seed == 1).all()
     choice = pd.read_csv(smoke["tables"] / "tipping_signals_choice.csv")
-    assert choice.chosen.sum() == 1 and choice.chosen.iloc[0] and (choice.runs == 4).all()
+    assert choice.chosen.sum() == 1 and choice.chosen.iloc[0] and (choice.runs == 1).all()
     assert sorted(choice.signal) == sorted(ts.signal.unique())
-    assert list(choice.unscorable) == sorted(choice.unscorable)
+    # the chosen signal's F1 beside the baselines' at their own label-free epochs, from the detection table
+    vs = pd.read_csv(smoke["tables"] / "tipping_signals_vs_baselines.csv")
+    det = pd.read_csv(smoke["tables"] / "detection.csv")
+    assert vs.seed.tolist() == FEAT_SEEDS and (vs.chosen_signal == choice.signal.iloc[0]).all()
+    for r in vs.itertuples():
+        d = det[(det.dataset == FEAT) & (det.seed == r.seed)].set_index("method")
+        assert abs(r.f1_cleanlab - d.loc["Confident learning (K-fold CE + cleanlab)", "f1"]) < 1e-12
+        assert abs(r.f1_gmm - d.loc["Small-loss GMM (CE loss at selected epoch)", "f1"]) < 1e-12
+        assert abs(r.f1_chosen - ts[(ts.seed == r.seed) & (ts.signal == r.chosen_signal)].f1.iloc[0]) < 1e-12
+
+
+def test_faithful_effects(smoke):
+    "Each option's effect against the authors' default, from the variants of the feature path."
+    eff = pd.read_csv(smoke["tables"] / "faithful_effects.csv")
+    assert sorted(eff.option.unique()) == ["--agreement-pass eval", "--detach-target", "--tipping-rule bkd"]
+    assert (eff.dataset == FEAT).all() and sorted(eff.seed.unique()) == FEAT_SEEDS
+    assert np.allclose(eff.effect, eff.option_value - eff.default)
+    det = pd.read_csv(smoke["tables"] / "detection.csv")
+    bkd_f1 = det[(det.dataset == FEAT) & det.method.str.startswith("BKD")].set_index("seed").f1
+    # the default of every detection row is the default run's F1 (replayed from the unswitched run: the same number)
+    for r in eff[eff.metric == "detection F1"].itertuples():
+        assert abs(r.default - bkd_f1[r.seed]) < 1e-12
+    # the detection is taken before the switch: detaching the target cannot change it
+    assert (eff[(eff.option == "--detach-target") & (eff.metric == "detection F1")].effect == 0).all()
+    acc = pd.read_csv(smoke["tables"] / "accuracy.csv")
+    bkd_acc = acc[(acc.dataset == FEAT) & acc.method.str.startswith("BKD")].set_index("seed")
+    for r in eff[eff.metric == "test_acc_last"].itertuples():
+        assert abs(r.default - bkd_acc.test_acc_last[r.seed]) < 1e-12
+    summ = pd.read_csv(smoke["tables"] / "faithful_effects_summary.csv")
+    assert (summ.n_seeds == 2).all() and len(summ) == 5
 
 
 def test_cifarn_table_matches_the_data(smoke):
