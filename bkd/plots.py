@@ -36,7 +36,7 @@ def plot_dynamics(records, # per-epoch records (`EpochRecord`s or dicts), epochs
                  ):
     "Student mean max softmax ($m_e$) with the tipping point as what it is (a peak, a forced switch or none), next to test accuracy and the per-epoch Otsu detection F1."
     ep, m = _get(records, "epoch"), _get(records, "student_confidence")
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.9), constrained_layout=True)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.6), constrained_layout=True)
     a1.plot(ep, m, color="C0", label="student mean max softmax $m_e$")
     lr = _get(records, "lr")
     for i, e in enumerate(ep[1:][np.diff(lr) != 0]):
@@ -50,13 +50,17 @@ def plot_dynamics(records, # per-epoch records (`EpochRecord`s or dicts), epochs
     if mark is not None:
         if tipping_epoch is None:
             what, color, ls, marker = f"no tipping point: highest $m_e$ so far, epoch {mark}", "0.35", "--", "o"
+            short = f"no tipping point; detection at epoch {mark}"
         elif forced:
             what, color, ls, marker = (f"forced switch at epoch {mark}: no peak of $m_e$ in the first "
-                                       f"{AUTHORS_FORCED[0]} epochs", "C1", "-.", "X")
+                                       f"{AUTHORS_FORCED[0]} epochs", "C4", "-.", "X")
+            short = f"forced switch (epoch {mark})"
         elif signal == "confidence":
             what, color, ls, marker = f"tipping point: peak of $m_e$ at epoch {mark}", "C3", "--", "o"
+            short = f"tipping point (epoch {mark})"
         else:
             what, color, ls, marker = f"tipping point at epoch {mark} (signal: {signal})", "C3", "--", "o"
+            short = f"tipping point (epoch {mark}, {signal})"
         at = np.flatnonzero(ep == mark)
         m_at = float(m[at[0]]) if at.size else np.nan
         a1.axvline(mark, color=color, ls=ls, lw=1.6, gid="tipping")
@@ -68,15 +72,15 @@ def plot_dynamics(records, # per-epoch records (`EpochRecord`s or dicts), epochs
             a1.plot([ep[j]], [m[j]], marker="^", ms=8, mfc="none", color=color, ls="none", gid="later_max",
                     label=f"$m_e$ keeps rising after it: {m[j]:.2f} at epoch {int(ep[j])}")
             a1.annotate("", xy=(ep[j], m[j]), xytext=(mark, m_at), arrowprops=dict(arrowstyle="->", color=color, lw=1))
-        a2.axvline(mark, color=color, ls=ls, lw=1.6)
+        a2.axvline(mark, color=color, ls=ls, lw=1.6, label=short)
     a1.set(xlabel="epoch", ylabel="mean max softmax $m_e$ of the blind student", title="blind student's confidence")
-    a1.legend(fontsize=7.5, loc="best", framealpha=0.9)
+    a1.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
     a2.plot(ep, _get(records, "test_accuracy"), color="C2", label="test accuracy (agreement)")
     a2.plot(ep, _get(records, "test_accuracy_teacher"), color="C2", alpha=0.4, ls="--", label="test accuracy (teacher)")
     f1 = _get(records, "otsu_f1")
     if np.isfinite(f1).any(): a2.plot(ep, f1, color="C1", label="detection F1 of an Otsu split at this epoch")
     a2.set(xlabel="epoch", ylabel="test accuracy / detection F1", ylim=(0, 1), title="accuracy and detection")
-    a2.legend(fontsize=7.5, loc="lower right", framealpha=0.9)
+    a2.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
     if title: fig.suptitle(title)
     return fig
 
