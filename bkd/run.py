@@ -149,9 +149,13 @@ def write_results(trainer: Trainer, data, out: Path, figures: Path, seconds: flo
     try:
         figures.mkdir(parents=True, exist_ok=True)
         save_figure(plot_dynamics(trainer.history, summary["tipping_epoch"], title=name,
-                                  fallback_epoch=None if det["tipping_found"] else det["epoch"]), figures / "dynamics")
+                                  fallback_epoch=None if det["tipping_found"] else det["epoch"],
+                                  forced=summary["tipping_forced"], signal=trainer.cfg.tipping_signal), figures / "dynamics")
+        when = " (forced switch)" if summary["tipping_forced"] else "" if det["tipping_found"] else " (no tipping point)"
         save_figure(plot_agreement_histogram(det["p_agree"], trainer.is_noisy, det["split"],
-                                             title=f"{name}: agreement at epoch {det['epoch']}"), figures / "agreement")
+                                             title=f"{name}: agreement at epoch {det['epoch']}{when}",
+                                             noisy_groups=trainer.cfg.noisy_groups, alphas=trainer.cfg.alphas),
+                    figures / "agreement")
     except OSError as e:
         raise BkdError(f"cannot write the figures in {figures} ({_os_error(e)}); the checkpoint of the last epoch is "
                        "saved: make that folder writable (or choose another --figures) and run the same command "
