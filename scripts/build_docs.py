@@ -15,7 +15,7 @@ Usage: python scripts/build_docs.py [--nbs DIR] [--out DIR] [--repo-url URL]
 """
 from __future__ import annotations
 
-import argparse, ast, importlib, inspect, json, os, re, shutil, subprocess, sys, tempfile, time
+import argparse, ast, importlib, inspect, os, re, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,9 +52,8 @@ def param_table(obj) -> str:
     from fastcore.docments import DocmentTbl, _maybe_nm
     try:
         tbl = DocmentTbl(obj)
-    except Exception:  # noqa: BLE001 - no signature (a builtin): the docstring says it all
-        return ""
-    if not tbl.has_docment:
+        assert tbl.has_docment
+    except Exception:  # noqa: BLE001 - no signature (a builtin) or no documented parameters
         return ""
     rows = [tbl._hdr_list, ["---"] * len(tbl._hdr_list), *tbl._row_list]
     if tbl.has_return:
@@ -84,7 +83,7 @@ class Site:
         host = (self.cfg.get("doc_host", "") + self.cfg.get("doc_baseurl", "")).rstrip("/")
         self.own = re.compile(re.escape(host + "/")) if host else None
 
-    def process(self, rel: Path) -> dict:
+    def process(self, rel: Path) -> tuple:
         from execnb.nbio import read_nb
         from nbdev import processors as P
         from nbdev.process import NBProcessor
@@ -122,12 +121,10 @@ class Site:
                  P.rm_header_dash, P.rm_export, P.clean_magics, P.hide_, P.add_links, links,
                  P.strip_hidden_metadata]
         NBProcessor(nb=nb, procs=procs).process()
-        title = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"
-                      and re.match(r"\s*# ", c.source)), None)
-        src = f'Source notebook: [nbs/{rel.as_posix()}](nbs/{rel.as_posix()})'
-        nb.cells.insert(0 if title is None else title + 1, P.mk_cell(src, "markdown"))
+        i = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and re.match(r"\s*# ", c.source)), -1)
+        nb.cells.insert(i + 1, P.mk_cell(f"Source notebook: [nbs/{rel.as_posix()}](nbs/{rel.as_posix()})", "markdown"))
         nb.metadata["bkd_source"] = f"nbs/{rel.as_posix()}"   # the hook's messages name the notebook
-        return nb
+        return nb, re.match(r"\s*# (.+)", nb.cells[i].source).group(1) if i >= 0 else rel.stem
 
     def page_link(self, target: str) -> str:
         rel = (self.nbs / target).resolve()
@@ -147,12 +144,10 @@ class Site:
         from execnb.nbio import write_nb
         nav = []
         for rel in self.rels:
-            nb = self.process(rel)
+            nb, title = self.process(rel)
             write_nb(nb, self.docs / (self.pages[rel.as_posix()] + ".ipynb"))
             (self.docs / "nbs" / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(self.nbs / rel, self.docs / "nbs" / rel)
-            title = next((re.match(r"\s*# (.+)", c.source).group(1) for c in nb.cells
-                          if c.cell_type == "markdown" and re.match(r"\s*# ", c.source)), rel.stem)
             nav.append({"Home" if rel.stem == "index" else title: self.pages[rel.as_posix()] + ".ipynb"})
         if "index.ipynb" not in self.pages:
             (self.docs / "index.md").write_text(f"# {self.cfg.get('title')}\n\n{self.cfg.get('description')}\n")
@@ -167,7 +162,8 @@ def build(nbs: Path, out: Path, repo_url: str = "") -> int:
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("MPLBACKEND", "Agg")
     with tempfile.TemporaryDirectory(prefix="bkd-docs-") as tmp:
-        docs = ROOT / "_proc" / "docs" if nbs.resolve() == (ROOT / "nbs").resolve() else Path(tmp) / "docs"
+        own = nbs.resolve() == (ROOT / "nbs").resolve()   # only nbs/ keeps _proc/ (mkdocs-jupyter's cache too)
+        docs = ROOT / "_proc" / "docs" if own else Path(tmp) / "docs"
         shutil.rmtree(docs, ignore_errors=True)
         shutil.copytree(Path(jupyter_server_mathjax.__file__).parent / "static", docs / "assets" / "mathjax")
         shutil.copytree(DOCS_SRC / "assets", docs / "assets", dirs_exist_ok=True)
@@ -177,10 +173,10 @@ def build(nbs: Path, out: Path, repo_url: str = "") -> int:
                    copyright=f"Copyright {site.cfg.get('copyright', '')}", nav=site.write(),
                    docs_dir=str(docs), site_dir=str(Path(tmp) / "site"), hooks=[str(DOCS_SRC / "hooks.py")])
         (Path(tmp) / "mkdocs.yml").write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
-        print(f"build_docs: {len(site.rels)} notebook(s) processed in {time.time() - t0:.1f}s; mkdocs build --strict",
-              flush=True)
+        print(f"build_docs: {len(site.rels)} notebook(s) processed in {time.time() - t0:.1f}s; mkdocs build --strict")
         res = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(Path(tmp) / "mkdocs.yml")],
-                             env=dict(os.environ, NO_MKDOCS_2_WARNING="1"), capture_output=True, text=True)
+                             env=dict(os.environ, NO_MKDOCS_2_WARNING="1"), capture_output=True, text=True,
+                             cwd=ROOT if own else tmp)
         print("".join(ln for ln in (res.stdout + res.stderr).splitlines(True) if not ln.startswith("INFO")), end="")
         if res.returncode:
             print("build_docs: error: mkdocs build failed (see above)", file=sys.stderr)
