@@ -48,7 +48,7 @@ check-export: $(STAMP)
 test: $(STAMP) check-export
 	$(PY) -m pytest -q tests
 
-## Static docs site in _docs/ from nbs/ (offline renderer; nbdev_docs when Quarto is on the PATH).
+## Static docs site in _docs/ from nbs/: nbdev's processors, then MkDocs Material with mkdocs-jupyter (offline, --strict).
 docs: $(STAMP)
 	$(PY) scripts/build_docs.py
 

@@ -11,6 +11,7 @@ import json
 import os
 import random
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ import torch
 
 # %% auto #0
 __all__ = ['BkdError', 'BkdWarning', 'atomic_write', 'is_atomic_temp', 'remove_stale_temps', 'save_json', 'save_npy',
-           'save_torch', 'resolve_device', 'seed_everything']
+           'save_torch', 'resolve_device', 'seed_everything', 'sync_device', 'timed']
 
 # %% ../nbs/00_core.ipynb #8ff75102
 class BkdError(Exception):
@@ -118,3 +119,20 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+# %% ../nbs/00_core.ipynb #76dcc868
+def sync_device(device: torch.device | str = "cpu", # the device whose queued work to wait for
+                ) -> None:
+    "Wait until the work queued on `device` is done (CUDA); a no-op on the CPU."
+    try: device = torch.device(device)
+    except (RuntimeError, TypeError) as e: raise BkdError(f"unknown device {device!r}: use e.g. 'cpu', 'cuda' or 'cuda:0'") from e
+    if device.type == "cuda": torch.cuda.synchronize(device)
+
+def timed(fn, # called with no arguments; what it returns comes back with the time (e.g. images processed)
+          device: torch.device | str = "cpu", # the device `fn` works on: its queued work is waited for on both sides
+          ) -> tuple[float, object]:
+    "Wall-clock seconds of `fn()` on `device`, and what `fn` returned."
+    sync_device(device); t0 = time.perf_counter()
+    n = fn()
+    sync_device(device)
+    return time.perf_counter() - t0, n

@@ -32,7 +32,6 @@ import platform
 import statistics
 import sys
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +41,7 @@ from torch.utils.flop_counter import FlopCounterMode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bkd.core import BkdError, resolve_device, save_json  # noqa: E402
+from bkd.core import BkdError, resolve_device, save_json, timed  # noqa: E402
 from bkd.data import load_dataset, split_indices  # noqa: E402
 from bkd.train import Trainer, TrainConfig, bkd_step, make_optimizer  # noqa: E402
 from bkd.models import make_model  # noqa: E402
@@ -182,15 +181,7 @@ def step_flops(arch, num_classes, in_ch, size, batch, cfg, device) -> tuple[floa
 
 
 # ---- timing ----------------------------------------------------------------------------------------------------
-def sync(device):
-    if device.type == "cuda": torch.cuda.synchronize(device)
-
-def timed(fn, device) -> tuple[float, int]:
-    sync(device); t0 = time.perf_counter()
-    n = fn()
-    sync(device)
-    return time.perf_counter() - t0, n
-
+# `timed` (bkd.core): wall-clock seconds of a call, with the CUDA work waited for on both sides.
 def make_trainer(data, train_idx, cfg) -> Trainer:
     return Trainer(data, cfg, train_idx, np.empty(0, np.int64))
 

@@ -20,10 +20,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bkd.core import BkdError, resolve_device, save_json  # noqa: E402
+from bkd.core import BkdError, resolve_device, save_json, timed  # noqa: E402
 from bkd.models import make_model  # noqa: E402
 from bkd.train import TrainConfig, bkd_step, make_optimizer  # noqa: E402
-from bench import timed  # noqa: E402  (scripts/bench.py: the same timing, with the CUDA synchronisation)
 
 PARTS = {"nchw", "cl", "bf16", "compile"}
 

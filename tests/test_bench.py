@@ -68,3 +68,16 @@ def test_bench_step_quick(tmp_path):
     for bad in ("cl+nchw", "bf16", "cl+fp8"):
         p = subprocess.run(cmd + ["--variants", bad], capture_output=True, text=True, timeout=120)
         assert p.returncode == 2 and p.stderr.startswith("bench_step: error: unknown variant") and "Traceback" not in p.stderr
+
+
+def test_scripts_do_not_import_each_other():
+    "What two scripts share lives in the library (e.g. `bkd.core.timed`), not in one script imported by another."
+    import ast
+    scripts = {p.stem for p in (ROOT / "scripts").glob("*.py")}
+    found = []
+    for p in sorted((ROOT / "scripts").glob("*.py")):
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            found += [f"{p.name} imports {n}" for n in names if n.split(".")[0] in scripts]
+    assert not found, found
