@@ -479,10 +479,11 @@ def _series(records, key):
     return np.array([np.nan if r.get(key) is None else r[key] for r in records], float)
 
 def _mark_tipping(ax, e: Experiment, label=True):
-    found = e.bkd["tipping_found"]
-    ax.axvline(e.detection_epoch, color="C3", ls="--", lw=1.2,
-               label=(f"tipping point (epoch {e.detection_epoch})" if found else
-                      f"no tipping point; peak of $m_e$ (epoch {e.detection_epoch})") if label else None)
+    "The detection epoch: a peak of the signal, the authors' forced switch (no peak by epoch 9), or the fallback."
+    found, forced = e.bkd["tipping_found"], bool(e.bkd.get("tipping_forced", False))
+    what = ("forced switch, no peak yet" if forced else "tipping point") if found else "no tipping point; peak of $m_e$"
+    ax.axvline(e.detection_epoch, color="C4" if forced else "C3", ls="-." if forced else "--", lw=1.2,
+               label=f"{what} (epoch {e.detection_epoch})" if label else None)
 
 def plot_dynamics_grid(experiments, title: str = ""):
     "Per label set: student confidence with the tipping point | clean test accuracy of CE and of BKD per epoch."
