@@ -125,6 +125,7 @@ def train_ce(data, train_idx, val_idx, cfg: TrainConfig, progress: bool = False,
             loss = F.cross_entropy(logits, y_tr[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if cfg.clip_grad > 0: torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)   # as BKD's networks
             opt.step()
             sums += torch.stack([loss.detach(), logits.detach().softmax(1).amax(1).mean()])
         sched.step()

@@ -56,6 +56,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=int, default=d.batch_size, help="default %(default)s")
     g.add_argument("--lr", type=float, help="SGD learning rate (default 0.02, with --features 0.005; momentum 0.9)")
     g.add_argument("--weight-decay", type=float, help="SGD weight decay (default 5e-4, with --features 0)")
+    g.add_argument("--clip-grad", type=float, help="scale each network's gradient down to at most this norm in every "
+                   "step; 0: never (default 0, as the authors; with --features 10)")
     g.add_argument("--lr-step", type=int, help="epoch after which the learning rate is multiplied by 0.1 (default: half the epochs; 0: never)")
     g.add_argument("--seed", type=int, default=d.seed, help="seed for noise, splits, initialisation and augmentation (default %(default)s)")
     g.add_argument("--device", default=d.device, help="auto (CUDA when available), cpu or cuda (default %(default)s)")
@@ -164,7 +166,8 @@ def config_from_args(a) -> TrainConfig:
                        agreement_pass=a.agreement_pass, detach_target=a.detach_target, tipping_rule=a.tipping_rule,
                        tipping_signal=a.tipping_signal, tipping_patience=a.tipping_patience,
                        augment=a.augment, otsu=a.otsu, noisy_groups=a.noisy_groups, amp=a.amp,
-                       channels_last=a.channels_last, compile=a.compile, weight_decay=a.weight_decay, features=a.features)
+                       channels_last=a.channels_last, compile=a.compile, weight_decay=a.weight_decay, clip_grad=a.clip_grad,
+                       features=a.features)
 
 def format_summary(s: dict, out) -> str:
     "The lines `bkd train` prints at the end."

@@ -296,12 +296,14 @@ def load_run(folder, # a `train_one` result folder
 def load_runs(scale: str, # a scale of SCALES
               runs, # its results folder
               variant: str | None = None, # None: the default runs; else a BKD variant of the scale's settings
+              seeds=None, # only these seeds (None: every seed of each setting)
              ) -> list[BkdRun]:
     "The default (or one variant's) BKD run of every label set and seed of `scale` that has the variant, in `SCALES` order."
     out = []
     for s in scale_settings(scale):
         if variant is not None and variant not in s.variants: continue
-        out += [load_run(Path(runs) / s.key(n, seed), variant, s.name, n, seed) for n in s.noises for seed in s.seeds]
+        use = s.seeds if seeds is None else [x for x in s.seeds if x in {int(y) for y in seeds}]
+        out += [load_run(Path(runs) / s.key(n, seed), variant, s.name, n, seed) for n in s.noises for seed in use]
     return out
 
 def has_variant(scale: str, variant: str) -> bool:

@@ -35,8 +35,10 @@ PAPER_EPOCHS = 300
 CPU_EPOCHS = {"digits": 60, "cifar10": 30, "cifar100": 30, "folder": 30}
 CPU_ARCHS = {"digits": "small_cnn"}   # every other dataset: tiny_cnn (32x32 images are 16x the work of 8x8 digits)
 # MLP heads on frozen features (--features): 60 epochs, constant lr, no weight decay (paper/README.md says how these
-# were chosen, on the noisy validation split only)
-FEATURE_DEFAULTS = dict(arch="mlp", epochs=60, lr=0.005, weight_decay=0.0, lr_step=0)
+# were chosen, on the noisy validation split only), and each network's gradient clipped to norm 10: the standardised
+# k-means features have rare values of 200 standard deviations, and one such batch made the gradient jump from a
+# norm of 2-4 to 246 and the run diverge (nbs/08_train shows the measurement)
+FEATURE_DEFAULTS = dict(arch="mlp", epochs=60, lr=0.005, weight_decay=0.0, lr_step=0, clip_grad=10.0)
 # features="given": the dataset already holds feature vectors (a user's embeddings, `bkd detect --features FILE`);
 # the same MLP heads and FEATURE_DEFAULTS, no front end is run
 GIVEN_FEATURES = "given"
@@ -63,6 +65,8 @@ class TrainConfig:
     lr: float | None = None           # 0.02; with features FEATURE_DEFAULTS
     momentum: float = 0.9
     weight_decay: float | None = None # 5e-4; with features 0
+    clip_grad: float | None = None    # largest gradient norm of each network in a step; 0: no clipping (the authors');
+                                      # None: 0, with features FEATURE_DEFAULTS
     lr_step: int | None = None        # epoch (counted from 1) after which lr is multiplied by lr_gamma; None: epochs // 2
     lr_gamma: float = 0.1
     val_fraction: float = 0.1
@@ -110,13 +114,15 @@ class TrainConfig:
         if c.epochs is None: c.epochs = PAPER_EPOCHS if cuda else CPU_EPOCHS.get(c.dataset, 40)
         if c.lr is None: c.lr = 0.02
         if c.weight_decay is None: c.weight_decay = 5e-4
+        if c.clip_grad is None: c.clip_grad = 0.0
         if c.lr_step is None: c.lr_step = c.epochs // 2
         if c.amp is None: c.amp = native_bf16(dev)
         if c.channels_last is None: c.channels_last = True
         c.alphas, c.noisy_groups = tuple(c.alphas), tuple(c.noisy_groups)
         checks = [(c.epochs >= 1, "--epochs must be at least 1"), (c.batch_size >= 1, "--batch-size must be at least 1"),
                   (c.lr > 0, "--lr must be positive"),
-                  (c.weight_decay >= 0, "--weight-decay must not be negative"), (0 <= c.val_fraction < 0.5, "--val-fraction must be in [0, 0.5)"),
+                  (c.weight_decay >= 0, "--weight-decay must not be negative"),
+                  (c.clip_grad >= 0 and math.isfinite(c.clip_grad), "--clip-grad must be 0 (off) or a positive norm"), (0 <= c.val_fraction < 0.5, "--val-fraction must be in [0, 0.5)"),
                   (c.confidence in ("train", "eval"), "--confidence must be train or eval"),
                   (c.agreement_pass in ("train", "eval"), "--agreement-pass must be train or eval"),
                   (c.tipping_rule in ("authors", "bkd"), "--tipping-rule must be authors or bkd"),
@@ -133,14 +139,17 @@ class TrainConfig:
         return c
 
     def to_dict(self) -> dict:
-        "Plain values; the tipping-signal fields only when the signal is not the paper's (so older runs still match)."
+        "Plain values; the tipping-signal fields only when the signal is not the paper's, clip_grad only when it clips (so older runs still match)."
         d = asdict(self); d["alphas"], d["noisy_groups"] = list(self.alphas), list(self.noisy_groups)
         if self.tipping_signal == "confidence": del d["tipping_signal"], d["tipping_patience"]
+        if not d["clip_grad"]: del d["clip_grad"]
         return d
 
 # %% ../nbs/08_train.ipynb #57929beb
-def bkd_step(teacher, student, optimizer, x, y, alpha=None, amp: bool = False, detach_target: bool = False):
-    "One SGD step on teacher CE (or weighted soft CE) + blind loss. Returns detached (ce, blind, student logits, teacher logits)."
+def bkd_step(teacher, student, optimizer, x, y, alpha=None, amp: bool = False, detach_target: bool = False,
+             clip_grad: float = 0.0, # above 0: each network's gradient is scaled down to at most this norm
+            ):
+    "One SGD step on teacher CE (or weighted soft CE) + blind loss. Returns detached (ce, blind, student logits, teacher logits, networks clipped)."
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
         t = teacher(x)
         s = student(x)
@@ -149,8 +158,12 @@ def bkd_step(teacher, student, optimizer, x, y, alpha=None, amp: bool = False, d
     bl = blind_loss(t, s, y)
     optimizer.zero_grad(set_to_none=True)
     (ce + bl).backward()
+    clipped = torch.zeros((), dtype=torch.long, device=x.device)
+    if clip_grad > 0:
+        for net in (teacher, student):
+            clipped += torch.nn.utils.clip_grad_norm_(net.parameters(), clip_grad) > clip_grad
     optimizer.step()
-    return ce.detach(), bl.detach(), s.detach(), t.detach()
+    return ce.detach(), bl.detach(), s.detach(), t.detach(), clipped
 
 def make_optimizer(teacher, student, cfg: TrainConfig, steps_per_epoch: int):
     "One SGD optimiser over both networks and the step schedule (x lr_gamma after `lr_step` epochs)."
@@ -180,6 +193,8 @@ class EpochRecord:
     weighted_loss: bool              # whether the weighted soft target was in use
     seconds: float
     otsu_f1_eval: float | None = None  # the same F1 from the eval pass's p_agree (--agreement-pass eval's values)
+    clipped_steps: int = 0            # steps in which --clip-grad scaled a network's gradient down (teacher and student
+                                      # counted apart)
 
 # %% ../nbs/08_train.ipynb #f8a6b47c
 def _to_np(t): return t.detach().float().cpu().numpy()
@@ -273,7 +288,7 @@ class Trainer:
         perm_host = torch.randperm(n, generator=self.gen)
         perm = perm_host.to(dev)
         params = self.aug.draw(n, self.x_train.shape[-1], self.gen, dev)
-        sums = torch.zeros(3, device=dev)
+        sums = torch.zeros(4, device=dev)             # CE, blind loss, confidence, clipped networks: one read
         bad = torch.full((), -1, dtype=torch.long, device=dev)       # first batch with a non-finite loss
         bar = tqdm(range(self.steps_per_epoch), leave=False, desc=f"epoch {self.epoch + 1}",
                    disable=not progress or self.steps_per_epoch < 50)   # a bar per epoch only when epochs are long
@@ -284,19 +299,21 @@ class Trainer:
             x = self.aug(xb, params={k: v[..., sl] for k, v in params.items()}).contiguous(memory_format=fmt)
             y = self.y_train[idx]
             alpha = None if self.alpha is None else self.alpha[idx]
-            ce, bl, s, t = self.step(self.teacher, self.student, self.optimizer, x, y, alpha, cfg.amp, cfg.detach_target)
+            ce, bl, s, t, clipped = self.step(self.teacher, self.student, self.optimizer, x, y, alpha, cfg.amp,
+                                              cfg.detach_target, cfg.clip_grad)
             self.p_agree_train[idx] = agreement(t, s).gather(1, y.view(-1, 1)).squeeze(1)
             conf = s.softmax(1).amax(1).sum()
-            sums += torch.stack([ce, bl, conf])
+            sums += torch.stack([ce, bl, conf, clipped.float()])
             bad = torch.where((bad < 0) & ~torch.isfinite(ce + bl), b, bad)   # a Python number: no copy to the device
         self.scheduler.step()
         n_batches, n_seen = self.steps_per_epoch, self.steps_per_epoch * cfg.batch_size
-        sums, bad = sums.cpu(), int(bad)
+        sums, bad = sums.cpu().tolist(), int(bad)
+        self.clipped_steps = int(sums[3])
         if bad >= 0:
             kept = "the last good checkpoint is kept" if self.epoch else "no epoch had finished, so there is no checkpoint"
             raise BkdError(f"non-finite loss in epoch {self.epoch + 1}, batch {bad + 1}: training stopped "
                            f"(try a lower --lr; {kept})")
-        return float(sums[0]) / n_batches, float(sums[1]) / n_batches, float(sums[2]) / n_seen
+        return sums[0] / n_batches, sums[1] / n_batches, sums[2] / n_seen
 
     def _on_tipping(self, i: int):
         "The tipping point is epoch `i` (0-based): split its p_agree, form the groups and switch to the weighted loss."
@@ -358,7 +375,7 @@ class Trainer:
                           test_accuracy_teacher=accuracy(test["teacher"], self.y_test),
                           test_accuracy_student=accuracy(test["student"], self.y_test),
                           otsu_noise_estimate=est, otsu_f1=f1, weighted_loss=weighted, seconds=time.time() - t0,
-                          otsu_f1_eval=f1_eval)
+                          otsu_f1_eval=f1_eval, clipped_steps=self.clipped_steps)
         found = self.tipping.update(getattr(rec, SIGNALS[self.cfg.tipping_signal]))   # m_e for the paper's signal
         if self.tipping.fallback_epoch == e:    # the best answer so far should no tipping point come (peak of m_e)
             self.p_agree_peak, self.p_full_peak = (e, p_agree), full

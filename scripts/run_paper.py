@@ -8,7 +8,7 @@ is missing it is named and the script exits with status 2. At the end `<tables>/
 record the command, date, wall time per notebook and the machine.
 
 Usage: python scripts/run_paper.py --scale smoke|cpu|paper [--data DIR] [--runs DIR] [--figures DIR] [--tables DIR]
-                                   [--notebooks DIR] [--only NAME ...] [--quiet]
+                                   [--notebooks DIR] [--only NAME ...] [--seeds 0,1] [--quiet]
 """
 from __future__ import annotations
 
@@ -37,6 +37,8 @@ def parse_args(argv=None):
     p.add_argument("--notebooks", default=str(ROOT / "paper"), help="folder of the notebooks to run (default paper/)")
     p.add_argument("--only", nargs="+", metavar="NAME", help="run only these notebooks (e.g. 04_cifarn)")
     p.add_argument("--quiet", action="store_true", help="do not stream the notebooks' output")
+    p.add_argument("--seeds", help="comma-separated seeds for the notebooks that take a `seeds` parameter (06, 07): read "
+                   "only these seeds' runs (default: every seed of the scale)")
     return p.parse_args(argv)
 
 
@@ -111,6 +113,11 @@ def main(argv=None) -> int:
         logging.basicConfig(format="%(message)s")
         logging.getLogger("papermill").setLevel(logging.INFO)
     params = dict(scale=args.scale, data=str(P.data), runs=str(P.runs), figures=str(P.figures), tables=str(P.tables))
+    if args.seeds:
+        try: params["seeds"] = [int(x) for x in args.seeds.split(",") if x.strip()]
+        except ValueError:
+            print(f"run_paper: error: --seeds takes comma-separated integers, not {args.seeds!r}", file=sys.stderr)
+            return 2
     P.runs.mkdir(parents=True, exist_ok=True)
     started = datetime.datetime.now(datetime.timezone.utc)
     t_all, timings, failed = time.time(), {}, None
@@ -139,13 +146,25 @@ def main(argv=None) -> int:
     command = "python scripts/run_paper.py " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     info = dict(scale=args.scale, command=command, date=started.strftime("%Y-%m-%d %H:%M UTC"), wall_seconds=wall,
                 notebook_seconds=timings, machine=machine(), commit=git_commit())
+    old = P.tables / "run_info.json"
+    partial = bool(args.only) and old.is_file()
+    if partial:     # --only: the full run's record stays; these notebooks' reruns are added to it
+        rerun = {k: info[k] for k in ("command", "date", "notebook_seconds", "machine", "commit")}
+        info = json.loads(old.read_text())
+        info["notebook_seconds"] = {**info.get("notebook_seconds", {}), **timings}
+        info["reruns"] = info.get("reruns", []) + [rerun]
     save_json(info, P.tables / "run_info.json")
     with atomic_write(P.tables / "run_info.md", "w") as f:
         f.write(f"# How these tables were made ({args.scale} scale)\n\n"
-                f"- command: `{command}`\n- date: {info['date']}\n- wall time: {wall:.0f} s ({wall / 60:.1f} min)\n"
-                f"- per notebook: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()) + "\n"
+                f"- command: `{info['command']}`\n- date: {info['date']}\n"
+                f"- wall time: {info['wall_seconds']:.0f} s ({info['wall_seconds'] / 60:.1f} min)\n"
+                f"- per notebook: " + ", ".join(f"{k} {v:.0f} s" for k, v in info["notebook_seconds"].items()) + "\n"
                 f"- machine: {info['machine']}\n- commit: {info['commit']}\n")
-    if P.tables == (ROOT / "paper" / "tables" / args.scale).resolve() and P.figures == (ROOT / "figures" / args.scale).resolve():
+        for r in info.get("reruns", []):
+            f.write(f"- rerun of " + ", ".join(r["notebook_seconds"]) + f" on {r['date']} (commit {r['commit']}): "
+                    f"`{r['command']}`, " + ", ".join(f"{k} {v:.0f} s" for k, v in r["notebook_seconds"].items()) + "\n")
+    if not partial and P.tables == (ROOT / "paper" / "tables" / args.scale).resolve() \
+            and P.figures == (ROOT / "figures" / args.scale).resolve():
         record_in_readme(args.scale, info)
     print(f"run_paper: all {len(notebooks)} notebooks done in {wall:.0f} s; figures in {P.figures}, tables in {P.tables}")
     return 0

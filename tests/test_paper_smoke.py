@@ -199,6 +199,11 @@ def test_second_run_reuses_the_training(smoke):
     out = json.loads((smoke["runs"] / "00_train.ipynb").read_text())
     text = "".join("".join(o.get("text", "")) for c in out["cells"] for o in c.get("outputs", []))
     assert text.count("(cached)") == 10 and "3-fold cross-entropy\n" not in text
+    # --only keeps the full run's record and adds the rerun to it
+    info = json.loads((smoke["tables"] / "run_info.json").read_text())
+    assert "--only" not in info["command"] and set(info["notebook_seconds"]) == {p.stem for p in (ROOT / "paper").glob("[0-9]*.ipynb")}
+    assert [list(r["notebook_seconds"]) for r in info["reruns"]] == [["00_train"]] and "--only 00_train" in info["reruns"][0]["command"]
+    assert "rerun of 00_train" in (smoke["tables"] / "run_info.md").read_text()
 
 
 def test_failing_notebook_keeps_its_copy_and_fails(tmp_path):
@@ -229,3 +234,15 @@ def test_missing_requirements_are_named(tmp_path):
     assert r.returncode == 2 and "cifar10-jpeg.tar.gz" in r.stderr
     r = run_paper("--scale", "huge", "--data", str(tmp_path))
     assert r.returncode == 2 and "unknown scale" in r.stderr
+
+
+def test_seeds_limit_the_variant_notebooks(smoke, tmp_path):
+    "--seeds: 07_faithful reads only those seeds' runs and finds the same numbers for them."
+    r = run_paper("--scale", "smoke", "--data", str(DATA), "--only", "07_faithful", "--seeds", "1", "--quiet",
+                  "--runs", str(smoke["runs"]), "--figures", str(tmp_path / "fig"), "--tables", str(tmp_path / "tab"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    eff, full = (pd.read_csv(d / "faithful_effects.csv") for d in (tmp_path / "tab", smoke["tables"]))
+    assert sorted(eff.seed.unique()) == [1]
+    pd.testing.assert_frame_equal(eff.reset_index(drop=True), full[full.seed == 1].reset_index(drop=True))
+    r = run_paper("--scale", "smoke", "--data", str(DATA), "--seeds", "0,one", "--runs", str(tmp_path / "r2"))
+    assert r.returncode == 2 and "--seeds takes comma-separated integers" in r.stderr and not (tmp_path / "r2").exists()
