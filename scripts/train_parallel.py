@@ -41,12 +41,14 @@ def main(argv=None) -> int:
     p.add_argument("--noises", help="label sets, comma-separated, in the order to train them (default: the setting's)")
     p.add_argument("--seeds", help="seeds, comma-separated (default: the setting's)")
     p.add_argument("--variants", help="BKD variants to train, comma-separated ('' for none; default: the setting's)")
+    p.add_argument("--threads", type=int, help="threads per process (default: cores / jobs; 1 when other work shares the cores)")
     p.add_argument("--parts", help="what to train, comma-separated, of bkd, variants, ce, kfold (default: all)")
     a = p.parse_args(argv)
     os.chdir(ROOT)
     from bkd.experiments import paper_paths, scale_settings
     P = paper_paths(a.scale, a.data, a.runs)
-    threads = max(1, (os.cpu_count() or 1) // a.jobs)
+    threads = a.threads or max(1, (os.cpu_count() or 1) // a.jobs)
+    if threads < 1: p.error("--threads must be at least 1")
     pick = lambda arg, have: list(have) if arg is None else [x for x in arg.split(",") if x]
     variants = None if a.variants is None else pick(a.variants, ())
     parts = None if a.parts is None else pick(a.parts, ())
