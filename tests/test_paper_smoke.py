@@ -158,7 +158,8 @@ def test_tipping_signals(smoke):
 def test_faithful_effects(smoke):
     "Each option's effect against the authors' default, from the variants of the feature path."
     eff = pd.read_csv(smoke["tables"] / "faithful_effects.csv")
-    assert sorted(eff.option.unique()) == ["--agreement-pass eval", "--detach-target", "--tipping-rule bkd"]
+    assert sorted(eff.option.unique()) == ["--agreement-pass eval", "--detach-target", "--tipping-rule bkd",
+                                           "--tipping-signal val_accuracy --tipping-patience 3"]
     assert (eff.dataset == FEAT).all() and sorted(eff.seed.unique()) == FEAT_SEEDS
     assert np.allclose(eff.effect, eff.option_value - eff.default)
     det = pd.read_csv(smoke["tables"] / "detection.csv")
@@ -173,7 +174,7 @@ def test_faithful_effects(smoke):
     for r in eff[eff.metric == "test_acc_last"].itertuples():
         assert abs(r.default - bkd_acc.test_acc_last[r.seed]) < 1e-12
     summ = pd.read_csv(smoke["tables"] / "faithful_effects_summary.csv")
-    assert (summ.n_seeds == 2).all() and len(summ) == 5
+    assert (summ.n_seeds == 2).all() and len(summ) == 8
 
 
 def test_cifarn_table_matches_the_data(smoke):
