@@ -496,7 +496,9 @@ def variant_table(runs, # `BkdRun`s: the default runs and/or variants (their `va
             e = det.epoch if det.found else det.fallback_epoch
             rows.append(dict(**base, variant="default (replayed)", **_detection_row(r, e + 1), forced=bool(det.forced),
                              test_acc_last=np.nan, test_acc_selected=np.nan, selected_epoch=pd.NA))
-    return pd.DataFrame(rows).astype({"selected_epoch": "Int64"})
+    cols = ["dataset", "noise", "seed", "variant", "detection_epoch", "f1_train_pass", "f1_eval_pass", "forced",
+            "test_acc_last", "test_acc_selected", "selected_epoch"]          # the columns also when there is no run
+    return pd.DataFrame(rows, columns=cols).astype({"selected_epoch": "Int64"})
 
 # %% ../nbs/15_experiments.ipynb #ea0dde82
 def _series(records, key):
