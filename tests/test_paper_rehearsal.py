@@ -47,6 +47,11 @@ def mini(tmp_path_factory):
     return out, manifest
 
 
+def _drop_checkpoints(folder):
+    "The checkpoints (268 MB each, two per BKD run) are not needed once a test has read its results."
+    for f in Path(folder).rglob("checkpoint*.pt"): f.unlink()
+
+
 @pytest.fixture(scope="module")
 def rehearsal(mini, tmp_path_factory):
     out = tmp_path_factory.mktemp("rehearsal")
@@ -59,7 +64,8 @@ def rehearsal(mini, tmp_path_factory):
                         "--readme", str(readme), *[a for k, v in dirs.items() for a in (f"--{k}", str(v))]],
                        cwd=ROOT, capture_output=True, text=True, timeout=1500, env=ENV)
     assert r.returncode == 0, f"run_paper failed:\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}"
-    return dict(dirs, readme=readme, committed=committed, seconds=time.time() - t0, stderr=r.stderr)
+    yield dict(dirs, readme=readme, committed=committed, seconds=time.time() - t0, stderr=r.stderr)
+    _drop_checkpoints(out)
 
 
 # ---- the miniature data -------------------------------------------------------------------------------------------
@@ -79,7 +85,12 @@ def test_miniature_is_in_the_official_format(mini):
         assert {"data", "labels", "batch_label", "filenames"} <= set(b)
         assert b["data"].dtype == np.uint8 and b["data"].shape == (len(b["labels"]), 3072)
     y = np.concatenate([b["labels"] for b in train])
-    assert len(y) == manifest["cifar10_train"] == 100 and np.bincount(y).tolist() == [10] * 10
+    assert len(y) == manifest["cifar10_train"] == 16 and np.bincount(y, minlength=10).tolist() == [0, 4, 0, 0, 0, 0, 0, 4, 4, 4]
+    test = c10["cifar-10-batches-py/test_batch"]
+    assert test["labels"] == list(range(10)) and manifest["cifar10_test"] == 10
+    # four label patterns (clean, aggre, rand1, rand2, rand3, worst) of four images each: two without noise, then
+    # the most frequent one noisy in aggre (noisy in rand1, rand2, worst too), then the most frequent noisy in rand3
+    assert manifest["cifar10_patterns"]["patterns"] == [[7] * 6, [8] * 6, [9, 1, 1, 1, 9, 1], [1, 1, 1, 1, 9, 9]]
     c100 = _members(out / "cifar-100-python.tar.gz")
     assert sorted(c100) == ["cifar-100-python/meta", "cifar-100-python/test", "cifar-100-python/train"]
     assert {"data", "fine_labels", "coarse_labels"} <= set(c100["cifar-100-python/train"])
@@ -91,12 +102,20 @@ def test_miniature_is_in_the_official_format(mini):
     idx = np.array(manifest["cifar10_original_indices"])
     assert sorted(mini10) == sorted(real10) and all(np.array_equal(mini10[k], real10[k][idx]) for k in real10)
     assert np.array_equal(mini10["clean_label"], y)              # the archive's labels are the label file's clean ones
+    noise = {k: float(np.mean(mini10[k] != y)) for k in mini10 if k != "clean_label"}
+    assert noise == dict(aggre_label=.25, random_label1=.25, random_label2=.25, random_label3=.25, worse_label=.5)
+    for k in mini10:        # every class of every label set: a multiple of four images, three left after validation
+        assert all(c % 4 == 0 for c in np.bincount(mini10[k])), k
     raw = torch.load(out / "cifar-n/CIFAR-10_human.pt", weights_only=False)    # written like the originals
     assert all(isinstance(v, np.ndarray) and v.dtype == np.int64 for v in raw.values())
     mini100 = load_cifarn_labels(out / "cifar-n/CIFAR-100_human.pt")
     assert sorted(mini100) == ["clean_coarse_label", "clean_label", "noisy_coarse_label", "noisy_label"]
     assert np.array_equal(mini100["clean_label"], c100["cifar-100-python/train"]["fine_labels"])
-    assert np.bincount(mini100["noisy_label"], minlength=100).tolist() == [4] * 100
+    assert manifest["cifar100_patterns"]["patterns"] == [[82, 82], [20, 20], [81, 13], [32, 46]]
+    counts = np.bincount(mini100["noisy_label"], minlength=100)
+    assert np.flatnonzero(counts).tolist() == [13, 20, 46, 82] and set(counts[counts > 0]) == {4}
+    assert np.mean(mini100["noisy_label"] != mini100["clean_label"]) == .5
+    assert c100["cifar-100-python/test"]["fine_labels"] == [13, 20, 32, 46, 81, 82]    # the training labels' classes
 
 
 def test_miniature_images_are_the_jpeg_copy(mini):
@@ -109,7 +128,7 @@ def test_miniature_images_are_the_jpeg_copy(mini):
     first = _members(out / "cifar-10-python.tar.gz")["cifar-10-batches-py/data_batch_1"]
     names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
     with tarfile.open(DATA / "cifar10-jpeg.tar.gz", "r:gz") as tar:
-        for k in (0, 7):
+        for k in (0, 3):
             c = int(clean[idx[k]]); pos = int(np.sum(clean[:idx[k]] == c))
             m = tar.getmember(f"train/{names[c]}/{pos:04d}.jpg")
             img = np.asarray(Image.open(io.BytesIO(tar.extractfile(m).read())).convert("RGB"))
@@ -125,7 +144,7 @@ def test_the_miniature_is_refused_on_a_users_path(mini):
         load_cifar(out, "cifar10", download=False)
     with pytest.raises(BkdError, match="md5"):
         load_dataset("cifar100", "noisy", out, out / "cifar-n/CIFAR-100_human.pt", download=False)
-    with pytest.raises(BkdError, match="has 100 labels, but cifar10 has 50000"):
+    with pytest.raises(BkdError, match="has 16 labels, but cifar10 has 50000"):
         cifarn_labels(load_cifarn_labels(out / "cifar-n/CIFAR-10_human.pt"), "cifar10", "worst")
     with pytest.raises(BkdError, match="not 'digits'"):
         load_dataset("digits", "sym:0.2", miniature=True)
@@ -133,7 +152,8 @@ def test_the_miniature_is_refused_on_a_users_path(mini):
         load_dataset("cifar10", "worst", out, miniature=True)
     with pytest.warns(UserWarning, match="MINIATURE DATA"):
         d = load_dataset("cifar10", "worst", out, out / "cifar-n/CIFAR-10_human.pt", miniature=True)
-    assert d.x_train.shape == (100, 3, 32, 32) and d.x_test.shape == (50, 3, 32, 32) and d.name == "cifar10"
+    assert d.x_train.shape == (16, 3, 32, 32) and d.x_test.shape == (10, 3, 32, 32) and d.name == "cifar10"
+    assert d.noise_rate == .5 and d.num_classes == 10
 
 
 # ---- the rehearsal ------------------------------------------------------------------------------------------------
@@ -158,7 +178,8 @@ def test_runs_are_the_paper_configuration_and_marked_miniature(rehearsal):
         assert cfg["miniature"] is True and summary["device"] == "cpu" and summary["epochs"] == 2
         for sub in ("bkd", "ce", "kfold"):
             assert json.loads((folder / sub / "config.json").read_text())["miniature"] is True, (key, sub)
-        assert summary["n_train"] + summary["n_val"] == (400 if name == "CIFAR-100N" else 100)
+        assert (summary["n_train"], summary["n_val"]) == (14, 2)
+        assert cfg["batch_size"] == 8
     executed = (rehearsal["runs"] / "00_train.ipynb").read_text()
     assert "MINIATURE DATA (paper-scale rehearsal)" in executed          # the printed warning
 
@@ -210,8 +231,10 @@ def test_cifarn_table_matches_the_miniature(rehearsal, mini):
         [("CIFAR-100N", "noisy (fine)"), ("CIFAR-100N", "noisy (coarse)")]
     m10 = load_cifarn_labels(mini[0] / "cifar-n/CIFAR-10_human.pt")
     worst = ct[(ct.dataset == "CIFAR-10N") & (ct.label_set == "worst")].iloc[0]
-    assert worst.n == 100 and worst.noise_rate == np.mean(m10["worse_label"] != m10["clean_label"])
-    assert (ct[ct.dataset == "CIFAR-100N"].n == 400).all() and (ct[ct.dataset == "CIFAR-100N"].classes.iloc[0] == 100)
+    assert worst.n == 16 and worst.noise_rate == np.mean(m10["worse_label"] != m10["clean_label"]) == .5
+    c100 = ct[ct.dataset == "CIFAR-100N"]
+    assert (c100.n == 16).all() and c100.noise_rate.tolist() == [.5, .5]
+    assert c100.classes.tolist() == [83, 20]         # the table counts classes up to the largest label (82 fine here)
 
 
 def test_run_info_block_written_for_the_rehearsal(rehearsal):
@@ -264,3 +287,4 @@ def test_killed_run_resumes_to_identical_outputs(rehearsal, mini, tmp_path):
     a, b = (json.loads((d / "summary.json").read_text()) for d in (out, ref))
     a.pop("seconds"); b.pop("seconds")
     assert a == b
+    _drop_checkpoints(out)
