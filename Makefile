@@ -6,6 +6,8 @@ BKD    := $(VENV)/bin/bkd
 STAMP  := $(VENV)/.installed
 SCALE  ?= smoke
 DATA   ?= ../shared/data
+REHEARSE ?=
+REHEARSAL_DATA := paper/runs/paper-rehearsal-data
 
 .PHONY: demo demo-figures lab test export check-export readme docs execute bench bench-step paper clean
 
@@ -65,8 +67,16 @@ bench-step: $(STAMP)
 	$(PY) scripts/bench_step.py
 
 ## Regenerate the paper's figures and tables with papermill: SCALE=smoke|cpu|paper, DATA=folder with the offline data.
+## SCALE=paper REHEARSE=1: the paper scale in miniature on the CPU (minutes): miniature CIFAR archives and CIFAR-N
+## files are built from DATA into $(REHEARSAL_DATA), then every notebook runs at the scale paper-rehearsal.
 paper: $(STAMP)
+ifeq ($(REHEARSE),1)
+	@test "$(SCALE)" = paper || (echo "REHEARSE=1 rehearses the paper scale: use SCALE=paper" >&2; exit 2)
+	$(PY) scripts/paper_miniature.py --data $(DATA) --out $(REHEARSAL_DATA)
+	$(PY) scripts/run_paper.py --scale paper-rehearsal --data $(REHEARSAL_DATA)
+else
 	$(PY) scripts/run_paper.py --scale $(SCALE) --data $(DATA)
+endif
 
 clean:
 	rm -rf $(VENV) _docs _proc runs .pytest_cache

@@ -29,13 +29,13 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .core import BkdError, atomic_write, save_torch
+from .core import BkdError, BkdWarning, atomic_write, save_torch
 
 # %% auto #0
 __all__ = ['NOISE_KINDS', 'SYNTHETIC_NOISE', 'DATASETS', 'CIFARN', 'CIFAR_STATS', 'CIFAR_STATS_MEASURED', 'CIFAR_NUM_CLASSES',
-           'CIFAR_TRAIN_SIZE', 'parse_noise', 'noise_name', 'symmetric_noise', 'pairflip_noise', 'apply_noise',
-           'sha256sum', 'download_verified', 'load_cifarn_labels', 'cifarn_labels', 'load_cifar', 'default_cache_dir',
-           'natural_key', 'load_image_folder', 'ImageSplit', 'read_labels_csv', 'load_image_split',
+           'CIFAR_TRAIN_SIZE', 'MINIATURE_WARNING', 'parse_noise', 'noise_name', 'symmetric_noise', 'pairflip_noise',
+           'apply_noise', 'sha256sum', 'download_verified', 'load_cifarn_labels', 'cifarn_labels', 'load_cifar',
+           'default_cache_dir', 'natural_key', 'load_image_folder', 'ImageSplit', 'read_labels_csv', 'load_image_split',
            'align_to_original_order', 'load_digits', 'NoisyDataset', 'channel_stats', 'default_data_root',
            'load_dataset', 'split_indices']
 
@@ -212,7 +212,12 @@ def load_cifarn_labels(path) -> dict[str, np.ndarray]:
         n, out[str(k)] = len(a), a.astype(np.int64)
     return out
 
-def cifarn_labels(label_dict: dict, dataset: str, noise: str) -> tuple[np.ndarray, np.ndarray]:
+def cifarn_labels(label_dict: dict, # a loaded CIFAR-N label file (`load_cifarn_labels`)
+                  dataset: str, # cifar10 or cifar100
+                  noise: str, # a CIFAR-N label set, e.g. 'worst'
+                  n_train: int = CIFAR_TRAIN_SIZE, # training images the labels must cover: CIFAR's 50,000 (another
+                                                   # size only for the miniature of the paper-scale rehearsal)
+                 ) -> tuple[np.ndarray, np.ndarray]:
     "`(y_noisy, y_clean)` for a CIFAR-N noise name (e.g. `'worst'`) from a loaded label dict."
     if dataset not in CIFARN: raise BkdError(f"CIFAR-N labels exist for cifar10 and cifar100, not {dataset!r}")
     names = CIFARN[dataset]['noise']
@@ -225,8 +230,8 @@ def cifarn_labels(label_dict: dict, dataset: str, noise: str) -> tuple[np.ndarra
             raise BkdError(f"the label file has no {key!r} entry (it has {', '.join(label_dict)}): "
                            f"noise {noise!r} needs the {dataset} file {fname}")
         y = np.asarray(label_dict[key])
-        if y.ndim != 1 or len(y) != CIFAR_TRAIN_SIZE:
-            raise BkdError(f"the label file's {key!r} has {len(y)} labels, but {dataset} has {CIFAR_TRAIN_SIZE} "
+        if y.ndim != 1 or len(y) != n_train:
+            raise BkdError(f"the label file's {key!r} has {len(y)} labels, but {dataset} has {n_train} "
                            f"training images: use the original {fname}")
         if y.min() < 0 or y.max() >= C:
             raise BkdError(f"the label file's {key!r} has labels {y.min()}..{y.max()}, outside 0..{C-1} for "
@@ -243,16 +248,31 @@ def _to_tensor_nchw(a: np.ndarray) -> torch.Tensor:
     "`(N, H, W, C)` uint8 array -> contiguous `(N, C, H, W)` uint8 tensor."
     return torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).contiguous()
 
-def load_cifar(root, dataset: str = 'cifar10', download: bool = True):
+def _unverified(cls):
+    "torchvision's CIFAR class `cls` with every published md5 removed: the files must exist, their contents go unchecked."
+    strip = lambda files: [[name, None] for name, _ in files]
+    return type(f"Unverified{cls.__name__}", (cls,), dict(train_list=strip(cls.train_list), test_list=strip(cls.test_list),
+                                                           meta={**cls.meta, 'md5': None}, tgz_md5=None))
+
+def load_cifar(root, # the folder with the official python archive or its extracted folder
+               dataset: str = 'cifar10', # cifar10 or cifar100
+               download: bool = True, # download the official archive when it is missing
+               verify: bool = True, # check the published md5 of the archive and every batch file; False only for the
+                                    # miniature archives of the paper-scale rehearsal (never downloads then)
+              ):
     "`(x_train, y_train, x_test, y_test, classes)` of CIFAR-10/100 from `root` (downloaded there when allowed)."
     if dataset not in CIFAR_NUM_CLASSES: raise BkdError(f"load_cifar loads cifar10 or cifar100, not {dataset!r}")
     from torchvision.datasets.utils import check_integrity, extract_archive
     cls, root = _tv_cifar(dataset), Path(root).expanduser()
+    if not verify: cls, download = _unverified(cls), False
     if root.exists() and not root.is_dir(): raise BkdError(f"the CIFAR data folder {root} is a file, not a folder")
     archive = root/cls.filename
     def _open(train):
         try: return cls(str(root), train=train, download=False)
         except RuntimeError: return None
+        except (pickle.UnpicklingError, EOFError, KeyError, ValueError, OSError) as e:   # unverified files only
+            raise BkdError(f"the {dataset} files in {root/cls.base_folder} are not CIFAR python batches "
+                           f"({type(e).__name__}: {str(e)[:100]})") from None
     tr = _open(True); te = _open(False) if tr is not None else None
     if tr is None or te is None:
         if archive.is_file() and not download:
@@ -717,17 +737,25 @@ def _check_sizes(x, y, what, C):
     if len(y) and (y.min() < 0 or y.max() >= C):
         raise BkdError(f"{what}: labels range over {y.min()}..{y.max()}, outside 0..{C-1} for {C} classes")
 
-def _labels_from(path, dataset: str, noise: str):
+def _labels_from(path, dataset: str, noise: str, n_train: int = CIFAR_TRAIN_SIZE):
     "`cifarn_labels` of the file at `path`, with a problem in the file reported together with its path."
-    try: return cifarn_labels(load_cifarn_labels(path), dataset, noise)
+    try: return cifarn_labels(load_cifarn_labels(path), dataset, noise, n_train)
     except BkdError as e:
         msg = str(e)
         raise BkdError(msg if str(path) in msg else f"{path}: {msg}") from None
 
+MINIATURE_WARNING = ("MINIATURE DATA (paper-scale rehearsal): {what} in {root} are read without their published "
+                     "checksums and without the 50,000-image size check; never use miniature=True for real results")
+
 def load_dataset(dataset: str, noise: str, data_root=None, labels=None, seed: int = 0, image_size: int | None = None,
-                 download: bool = True, cache_dir=None, progress: bool = True) -> NoisyDataset:
+                 download: bool = True, cache_dir=None, progress: bool = True,
+                 miniature: bool = False, # cifar10/cifar100 only: miniature archives in the official format (the
+                                          # paper-scale rehearsal); skips the md5 and size checks, with a warning
+                ) -> NoisyDataset:
     "Load `dataset` (digits, cifar10, cifar100 or folder) with the label `noise` applied or looked up."
     if dataset not in DATASETS: raise BkdError(f"unknown dataset {dataset!r}: use one of {', '.join(DATASETS)}")
+    if miniature and dataset not in CIFARN:
+        raise BkdError(f"miniature=True applies to the CIFAR python archives (cifar10, cifar100), not {dataset!r}")
     kind, rate = parse_noise(noise)
     synthetic = kind in SYNTHETIC_NOISE
     if image_size is not None and dataset != 'folder':
@@ -743,10 +771,14 @@ def load_dataset(dataset: str, noise: str, data_root=None, labels=None, seed: in
             raise BkdError(f"noise {kind!r} does not exist for {dataset}: use clean, sym:R, asym:R or one of its "
                            f"CIFAR-N label sets ({', '.join(n for n in CIFARN[dataset]['noise'] if n != 'clean')})")
         root = Path(data_root).expanduser() if data_root is not None else default_data_root()
-        x, y_clean, xt, yt, classes = load_cifar(root, dataset, download)
+        if miniature:
+            warnings.warn(MINIATURE_WARNING.format(what=f"the {dataset} archives and CIFAR-N labels", root=root), BkdWarning)
+        x, y_clean, xt, yt, classes = load_cifar(root, dataset, download and not miniature, verify=not miniature)
         if not synthetic:
+            if miniature and labels is None:
+                raise BkdError("miniature=True needs labels=<the miniature's CIFAR-N file>: the official file is for 50,000 images")
             lfile = _cifarn_file(dataset, root, labels, download)
-            y_noisy, y_file = _labels_from(lfile, dataset, kind)
+            y_noisy, y_file = _labels_from(lfile, dataset, kind, len(x) if miniature else CIFAR_TRAIN_SIZE)
             if not np.array_equal(y_file, y_clean):
                 raise BkdError(f"the clean labels in {lfile} do not match the {dataset} training labels in {root}: "
                                f"use the {CIFARN[dataset]['filename']} file")

@@ -26,13 +26,13 @@ from .baselines import (CEResult, train_ce, cross_val_pred_probs, cleanlab_issue
 
 # %% auto #0
 __all__ = ['CIFAR10N_FILES', 'CIFARN_FILES', 'SCALES', 'BKD_VARIANTS', 'TRAIN_PARTS', 'SIGNAL_STYLE', 'CIFARN_SETS',
-           'CIFAR10_CLASSES', 'Setting', 'scale_settings', 'missing_requirements', 'train_one', 'variant_config',
-           'train_all', 'Experiment', 'load_experiment', 'load_all', 'BkdRun', 'load_run', 'load_runs', 'has_variant',
-           'detections', 'detection_table', 'accuracy_table', 'tipping_table', 'mean_std', 'pm', 'save_table',
-           'comparison_table', 'describe_differences', 'variant_table', 'plot_dynamics_grid', 'plot_f1_per_epoch',
-           'plot_dynamics_bands', 'tipping_signals_table', 'plot_tipping_signals', 'paper_claims', 'claims_markdown',
-           'transition_matrix', 'cifarn_label_sets', 'cifarn_table', 'plot_transition_matrices', 'PaperPaths',
-           'paper_paths']
+           'CIFAR10_CLASSES', 'Setting', 'scale_settings', 'rehearsal_settings', 'missing_requirements', 'train_one',
+           'variant_config', 'train_all', 'Experiment', 'load_experiment', 'load_all', 'BkdRun', 'load_run',
+           'load_runs', 'has_variant', 'detections', 'detection_table', 'accuracy_table', 'tipping_table', 'mean_std',
+           'pm', 'save_table', 'comparison_table', 'describe_differences', 'variant_table', 'plot_dynamics_grid',
+           'plot_f1_per_epoch', 'plot_dynamics_bands', 'tipping_signals_table', 'plot_tipping_signals', 'paper_claims',
+           'claims_markdown', 'transition_matrix', 'cifarn_label_sets', 'cifarn_table', 'plot_transition_matrices',
+           'PaperPaths', 'paper_paths']
 
 # %% ../nbs/15_experiments.ipynb #0672bbdd
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ class Setting:
     kfold_epochs: str | int | None = None  # epochs of each K-fold network: None = epochs; "selected" = the epoch that
                                            # the noisy validation split selects for plain CE on the same labels and seed
     variants: tuple = ()             # BKD variants trained beside the default run (names in BKD_VARIANTS)
+    miniature: bool = False          # the paper-scale rehearsal: miniature CIFAR archives, checksums not checked
 
     def config(self, noise: str, data=None, seed: int | None = None) -> TrainConfig:
         "The `TrainConfig` of label set `noise` and `seed` (default: the first), with paths resolved below `data`."
@@ -68,7 +69,7 @@ class Setting:
         return TrainConfig(dataset=self.dataset, noise=noise, data_root=here(self.data_root), labels=here(self.labels),
                            arch=self.arch, epochs=self.epochs, subset=self.subset, lr=self.lr, lr_step=self.lr_step,
                            batch_size=self.batch_size, device=self.device, seed=seed, features=self.features,
-                           weight_decay=self.weight_decay)
+                           weight_decay=self.weight_decay, miniature=self.miniature)
 
     def key(self, noise: str, seed: int | None = None) -> str:
         "The folder name of one label set's (and, with several seeds, one seed's) results, e.g. `cifar10n-worst-s1`."
@@ -113,6 +114,23 @@ def scale_settings(scale: str) -> tuple:
     "The settings of `scale`; an unknown scale is a `BkdError`."
     if scale not in SCALES: raise BkdError(f"unknown scale {scale!r}: use one of {', '.join(SCALES)}")
     return SCALES[scale]
+
+# %% ../nbs/15_experiments.ipynb #fbe9cb45
+def rehearsal_settings(settings, # the settings of a scale (the paper scale's)
+                       epochs: int = 2, # epochs of every run
+                       batch_size: int = 8, # 16 images (14 after the validation split; 9 or 10 in a fold of the
+                                            # 3-fold CE): one batch of 8 per epoch instead of the paper's 128
+                       threads: int = 1, # torch CPU threads
+                      ) -> tuple:
+    "`settings` in miniature, on the CPU: fewer epochs and the schedule's step scaled with them, flagged `miniature`."
+    out = []
+    for s in settings:
+        step = s.lr_step if s.lr_step is not None else s.epochs // 2     # TrainConfig's default: half the epochs
+        out.append(replace(s, epochs=epochs, lr_step=max(1, round(step * epochs / s.epochs)), batch_size=batch_size,
+                           device="cpu", threads=threads, miniature=True))
+    return tuple(out)
+
+SCALES["paper-rehearsal"] = rehearsal_settings(SCALES["paper"])
 
 # %% ../nbs/15_experiments.ipynb #103504cf
 _CIFAR_ARCHIVES = {"cifar10": ("cifar-10-batches-py", "cifar-10-python.tar.gz"),
@@ -479,7 +497,9 @@ def variant_table(runs, # `BkdRun`s: the default runs and/or variants (their `va
             e = det.epoch if det.found else det.fallback_epoch
             rows.append(dict(**base, variant="default (replayed)", **_detection_row(r, e + 1), forced=bool(det.forced),
                              test_acc_last=np.nan, test_acc_selected=np.nan, selected_epoch=pd.NA))
-    return pd.DataFrame(rows).astype({"selected_epoch": "Int64"})
+    cols = ["dataset", "noise", "seed", "variant", "detection_epoch", "f1_train_pass", "f1_eval_pass", "forced",
+            "test_acc_last", "test_acc_selected", "selected_epoch"]          # the columns also when there is no run
+    return pd.DataFrame(rows, columns=cols).astype({"selected_epoch": "Int64"})
 
 # %% ../nbs/15_experiments.ipynb #ea0dde82
 def _series(records, key):

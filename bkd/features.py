@@ -238,7 +238,7 @@ def feature_dataset(data: NoisyDataset, # a dataset of uint8 images
 def load_for_config(cfg, cache_dir=None, progress: bool = True, log=print) -> NoisyDataset:
     "The dataset a (resolved) `TrainConfig` trains on: images, or their features when `cfg.features` is set."
     data = load_dataset(cfg.dataset, cfg.noise, cfg.data_root, cfg.labels, seed=cfg.seed, image_size=cfg.image_size,
-                        cache_dir=cache_dir, progress=progress)
+                        cache_dir=cache_dir, progress=progress, miniature=getattr(cfg, "miniature", False))
     if getattr(cfg, "features", None):
         data = feature_dataset(data, cfg.features, cache_dir=cache_dir, progress=progress, log=log)
     return data

@@ -94,6 +94,8 @@ class TrainConfig:
     compile: bool = False
     features: str | None = None       # a label-free front end (bkd.features, e.g. 'kmeans') and MLP heads; None: pixels;
                                       # GIVEN_FEATURES: the data are feature vectors already (MLP heads, no front end)
+    miniature: bool = False           # True only in the paper-scale rehearsal: miniature CIFAR archives and CIFAR-N
+                                      # files, read without their checksums and size checks (`load_dataset`)
 
     def resolve(self) -> "TrainConfig":
         "A copy with every default filled in for this machine; raises `BkdError` for invalid values."
@@ -143,6 +145,7 @@ class TrainConfig:
         d = asdict(self); d["alphas"], d["noisy_groups"] = list(self.alphas), list(self.noisy_groups)
         if self.tipping_signal == "confidence": del d["tipping_signal"], d["tipping_patience"]
         if not d["clip_grad"]: del d["clip_grad"]
+        if not self.miniature: del d["miniature"]      # recorded only where it is set (the rehearsal's runs)
         return d
 
 # %% ../nbs/08_train.ipynb #57929beb

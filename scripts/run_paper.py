@@ -7,8 +7,12 @@ the scale's requirements are checked (a CUDA GPU for the paper scale; the data f
 is missing it is named and the script exits with status 2. At the end `<tables>/run_info.json` and `run_info.md`
 record the command, date, wall time per notebook and the machine.
 
-Usage: python scripts/run_paper.py --scale smoke|cpu|paper [--data DIR] [--runs DIR] [--figures DIR] [--tables DIR]
-                                   [--notebooks DIR] [--only NAME ...] [--seeds 0,1] [--quiet]
+The scale `paper-rehearsal` is the paper scale in miniature on the CPU (bkd.experiments.rehearsal_settings); its
+--data is a folder that scripts/paper_miniature.py builds (`make paper SCALE=paper REHEARSE=1` does both).
+
+Usage: python scripts/run_paper.py --scale smoke|cpu|paper|paper-rehearsal [--data DIR] [--runs DIR] [--figures DIR]
+                                   [--tables DIR] [--notebooks DIR] [--only NAME ...] [--seeds 0,1] [--readme FILE]
+                                   [--quiet]
 """
 from __future__ import annotations
 
@@ -29,13 +33,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Run the paper notebooks with papermill at one scale.")
-    p.add_argument("--scale", required=True, help="smoke, cpu or paper")
+    p.add_argument("--scale", required=True, help="smoke, cpu, paper or paper-rehearsal")
     p.add_argument("--data", default="../shared/data", help="folder with the offline data (default ../shared/data)")
     p.add_argument("--runs", help="results and executed notebooks (default paper/runs/<scale>)")
     p.add_argument("--figures", help="figures (default figures/<scale>)")
     p.add_argument("--tables", help="tables (default paper/tables/<scale>)")
     p.add_argument("--notebooks", default=str(ROOT / "paper"), help="folder of the notebooks to run (default paper/)")
     p.add_argument("--only", nargs="+", metavar="NAME", help="run only these notebooks (e.g. 04_cifarn)")
+    p.add_argument("--readme", help="the README whose run_info:<scale> block records this run (default: paper/README.md, "
+                                    "and only when figures and tables go to their default folders)")
     p.add_argument("--quiet", action="store_true", help="do not stream the notebooks' output")
     p.add_argument("--seeds", help="comma-separated seeds for the notebooks that take a `seeds` parameter (06, 07): read "
                    "only these seeds' runs (default: every seed of the scale)")
@@ -57,20 +63,28 @@ def git_commit() -> str | None:
         return None
 
 
-def record_in_readme(scale: str, info: dict) -> bool:
-    "Rewrite the `run_info:<scale>` block of paper/README.md (if it has one) with this run's command, date and time."
+def run_info_block(scale: str, info: dict) -> str:
+    "The lines of paper/README.md's `run_info:<scale>` block for one run (its command, date, times and machine)."
+    rehearsal = scale == "paper-rehearsal"
+    make = "make paper SCALE=paper REHEARSE=1" if rehearsal else f"make paper SCALE={scale} DATA=..."
+    return (f"- command: `{info['command']}` (what `{make}` runs)\n"
+            + ("- data: MINIATURE archives and CIFAR-N files (scripts/paper_miniature.py), read with miniature=True: "
+               "checksums not checked; these numbers say only that the pipeline runs\n" if rehearsal else "")
+            + f"- date: {info['date']}; commit: {info['commit']}\n"
+            f"- wall time: {info['wall_seconds'] / 60:.1f} min (" +
+            ", ".join(f"{k} {v:.0f} s" for k, v in info["notebook_seconds"].items()) + ")\n"
+            f"- machine: {info['machine']}\n")
+
+
+def record_in_readme(scale: str, info: dict, readme=None) -> bool:
+    "Rewrite the `run_info:<scale>` block of `readme` (default paper/README.md), if it has one, with this run's info."
     from bkd.core import atomic_write
-    readme = ROOT / "paper" / "README.md"
+    readme = Path(readme) if readme is not None else ROOT / "paper" / "README.md"
     begin, end = f"<!-- run_info:{scale}:begin -->\n", f"<!-- run_info:{scale}:end -->"
     text = readme.read_text() if readme.is_file() else ""
     if begin not in text or end not in text: return False
-    block = (f"- command: `{info['command']}` (what `make paper SCALE={scale} DATA=...` runs)\n"
-             f"- date: {info['date']}; commit: {info['commit']}\n"
-             f"- wall time: {info['wall_seconds'] / 60:.1f} min (" +
-             ", ".join(f"{k} {v:.0f} s" for k, v in info["notebook_seconds"].items()) + ")\n"
-             f"- machine: {info['machine']}\n")
     head, rest = text.split(begin, 1)
-    with atomic_write(readme, "w") as f: f.write(head + begin + block + end + rest.split(end, 1)[1])
+    with atomic_write(readme, "w") as f: f.write(head + begin + run_info_block(scale, info) + end + rest.split(end, 1)[1])
     return True
 
 
@@ -163,7 +177,10 @@ def main(argv=None) -> int:
         for r in info.get("reruns", []):
             f.write(f"- rerun of " + ", ".join(r["notebook_seconds"]) + f" on {r['date']} (commit {r['commit']}): "
                     f"`{r['command']}`, " + ", ".join(f"{k} {v:.0f} s" for k, v in r["notebook_seconds"].items()) + "\n")
-    if not partial and P.tables == (ROOT / "paper" / "tables" / args.scale).resolve() \
+    if args.readme:
+        if not record_in_readme(args.scale, info, args.readme):
+            print(f"run_paper: {args.readme} has no run_info:{args.scale} block; nothing recorded there", file=sys.stderr)
+    elif not partial and P.tables == (ROOT / "paper" / "tables" / args.scale).resolve() \
             and P.figures == (ROOT / "figures" / args.scale).resolve():
         record_in_readme(args.scale, info)
     print(f"run_paper: all {len(notebooks)} notebooks done in {wall:.0f} s; figures in {P.figures}, tables in {P.tables}")
