@@ -48,7 +48,7 @@ check-export: $(STAMP)
 
 ## Whole test suite: export check, every notebook's tests, and the tests under tests/.
 test: $(STAMP) check-export
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n auto --dist loadgroup --durations=15 tests
 
 ## Static docs site in _docs/ from nbs/: nbdev's processors, then MkDocs Material with mkdocs-jupyter (offline, --strict).
 docs: $(STAMP)

@@ -318,6 +318,7 @@ def test_pages_link_to_their_notebooks_and_each_other(crawl, base_url):
 
 
 def test_search_finds_an_api_name(browser, base_url, crawl):
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
@@ -327,10 +328,16 @@ def test_search_finds_an_api_name(browser, base_url, crawl):
                                                                       "input.md-search__input")))
     box.click()
     box.send_keys(name)
-    hits = WebDriverWait(browser, 15).until(
-        lambda d: d.find_elements(By.CSS_SELECTOR, ".md-search-result__item a[href]"))
-    hrefs = [h.get_attribute("href") for h in hits]
-    assert any(f"#{name.lower()}" in h for h in hrefs), f"searching {name!r} found {hrefs}"
+    # the result list is re-rendered while the index loads and as each key arrives: read the links in one script
+    # call (no element handle can go stale) and wait until the list holds the name's anchor
+    read = "return [...document.querySelectorAll('.md-search-result__item a[href]')].map(a => a.href);"
+    seen = []
+    def found(d):
+        seen[:] = d.execute_script(read)
+        return any(f"#{name.lower()}" in h for h in seen)
+    try: WebDriverWait(browser, 20).until(found)
+    except TimeoutException: pass
+    assert any(f"#{name.lower()}" in h for h in seen), f"searching {name!r} found {seen}"
     errors = [e for e in browser.get_log("browser") if e.get("level") == "SEVERE"]
     assert not errors, f"console errors while searching: {errors}"
 

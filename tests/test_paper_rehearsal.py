@@ -31,7 +31,7 @@ KEYS = ["cifar10n-aggre", "cifar10n-rand1", "cifar10n-rand2", "cifar10n-rand3", 
 METHODS = ["BKD (Otsu at tipping point)", "CE low confidence (selected epoch)", "CE low confidence (last epoch)",
            "Confident learning (K-fold CE + cleanlab)", "Small-loss GMM (CE loss at tipping point)",
            "Small-loss GMM (CE loss at selected epoch)"]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "2"}
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
 
 
 def _miniature_module():
