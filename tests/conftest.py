@@ -24,8 +24,19 @@ def _rank(item) -> tuple:
     return (2, 0)
 
 
+@pytest.hookimpl(tryfirst=True)   # before xdist's own hook, which turns the group marks into node ids
 def pytest_collection_modifyitems(config, items):
     for item in items:
         mod = item.module.__name__.rsplit(".", 1)[-1]
         if mod in SHARED: item.add_marker(pytest.mark.xdist_group(mod))
     items.sort(key=_rank)    # stable: the order within a module is kept
+
+
+
+@pytest.fixture(autouse=True)
+def _kept_in_its_group(request):
+    "Under `--dist loadgroup`, a grouped test that lost its group fails: its module's fixture would be built twice at once."
+    if getattr(request.config.option, "loadgroup", False) and request.node.get_closest_marker("xdist_group") \
+            and "@" not in request.node.nodeid:   # pytest-xdist 3.8 writes the group into `item._nodeid`; pytest 9.2 ignores it
+        pytest.fail("--dist loadgroup lost this test's xdist_group: this pytest and pytest-xdist do not work together "
+                    "(pins in requirements.lock)", pytrace=False)
