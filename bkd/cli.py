@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 import sys
 
 from .core import BkdError, BkdWarning
@@ -30,6 +31,26 @@ def _groups(s: str) -> tuple:
     except ValueError: raise argparse.ArgumentTypeError(f"expected comma-separated group numbers like 4 or 3,4, got {s!r}")
     return g
 
+def _shared(g, *flags: str) -> None:
+    "Add the options `bkd train` and `bkd detect` share to group `g`: each is defined here once, help text included."
+    d = TrainConfig()
+    opts = {
+        "--cache-dir": dict(help="where decoded images and computed features are cached (default $BKD_CACHE or ~/.cache/bkd)"),
+        "--arch": dict(choices=list(ARCHS), help="network for teacher and student (default: preact_resnet18 on CUDA; on CPU "
+                       "small_cnn for digits, tiny_cnn otherwise, mlp with --features); preact_resnet18 is the authors' "
+                       "PreAct ResNet-18 (conv-BN-ReLU stem, shortcuts from the pre-activated input), "
+                       "preact_resnet18_standard the standard one"),
+        "--batch-size": dict(type=int, default=d.batch_size, help="default %(default)s"),
+        "--lr": dict(type=float, help="SGD learning rate (default 0.02, with --features 0.005; momentum 0.9)"),
+        "--seed": dict(type=int, default=d.seed, help="seed for everything random: synthetic noise, splits, "
+                       "initialisation, augmentation (default %(default)s)"),
+        "--device": dict(default=d.device, help="auto (CUDA when available), cpu or cuda (default %(default)s)"),
+        "--noisy-groups": dict(type=_groups, default=d.noisy_groups, help="groups counted as noisy (flagged as label "
+                               "issues), e.g. 4 (the paper) or 3,4"),
+        "--quiet": dict(action="store_true", help="no progress bars"),
+    }
+    for f in flags: g.add_argument(f, **opts[f])
+
 def _add_train_args(p: argparse.ArgumentParser) -> None:
     d = TrainConfig()
     g = p.add_argument_group("data")
@@ -42,25 +63,21 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--subset", type=int, help="train on a seeded, stratified subset of N training images")
     g.add_argument("--val-fraction", type=float, default=d.val_fraction, help="share of the (noisy) training set held out for model selection (default %(default)s)")
     g.add_argument("--image-size", type=int, help="folder only: resize images to this square size")
-    g.add_argument("--cache-dir", help="where decoded image folders and computed features are cached (default $BKD_CACHE or ~/.cache/bkd)")
+    _shared(g, "--cache-dir")
     g.add_argument("--features", choices=list(FRONT_ENDS), help="train MLP heads on label-free features of the images "
                    "instead of CNNs on the pixels: kmeans = k-means patch features (fitted on the training images without "
                    "labels, cached); fast on a CPU (defaults then: --arch mlp, 60 epochs, lr 0.005, no weight decay, "
                    "constant lr)")
     g = p.add_argument_group("training")
-    g.add_argument("--arch", choices=list(ARCHS), help="network for teacher and student (default: preact_resnet18 on CUDA; on CPU small_cnn for digits, tiny_cnn otherwise); "
-                   "preact_resnet18 is the authors' PreAct ResNet-18 (conv-BN-ReLU stem, shortcuts from the pre-activated input), "
-                   "preact_resnet18_standard the standard one")
+    _shared(g, "--arch")
     g.add_argument("--epochs", type=int, help=f"default: {PAPER_EPOCHS} on CUDA (the paper); on CPU " +
                    ", ".join(f"{k} {v}" for k, v in CPU_EPOCHS.items()))
-    g.add_argument("--batch-size", type=int, default=d.batch_size, help="default %(default)s")
-    g.add_argument("--lr", type=float, help="SGD learning rate (default 0.02, with --features 0.005; momentum 0.9)")
+    _shared(g, "--batch-size", "--lr")
     g.add_argument("--weight-decay", type=float, help="SGD weight decay (default 5e-4, with --features 0)")
     g.add_argument("--clip-grad", type=float, help="scale each network's gradient down to at most this norm in every "
                    "step; 0: never (default 0, as the authors; with --features 10)")
     g.add_argument("--lr-step", type=int, help="epoch after which the learning rate is multiplied by 0.1 (default: half the epochs; 0: never)")
-    g.add_argument("--seed", type=int, default=d.seed, help="seed for noise, splits, initialisation and augmentation (default %(default)s)")
-    g.add_argument("--device", default=d.device, help="auto (CUDA when available), cpu or cuda (default %(default)s)")
+    _shared(g, "--seed", "--device")
     g.add_argument("--amp", action=argparse.BooleanOptionalAction, help="bf16 autocast (default: on where the device has bf16 arithmetic: CUDA, CPUs with AVX512-BF16 or AMX)")
     g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, help="channels-last images and weights (default: on)")
     g.add_argument("--compile", action="store_true", help="torch.compile the training step")
@@ -95,15 +112,14 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    "that estimate changes by at most 1 %% per epoch for --tipping-patience epochs (default %(default)s)")
     g.add_argument("--tipping-patience", type=int, default=d.tipping_patience, help="epochs without a new best (or of "
                    "a plateau) that confirm a tipping point of the signals other than confidence (default %(default)s)")
-    g.add_argument("--noisy-groups", type=_groups, default=d.noisy_groups, help="groups counted as noisy, e.g. 4 (the paper) or 3,4")
+    _shared(g, "--noisy-groups")
     g = p.add_argument_group("output")
     g.add_argument("--out", required=True, help="run folder: results, metrics and a checkpoint; rerun to resume")
     g.add_argument("--figures", help="folder for the figures (default: OUT/figures)")
     g.add_argument("--overwrite", action="store_true", help="discard a previous run in --out")
-    g.add_argument("--quiet", action="store_true", help="no progress bars")
+    _shared(g, "--quiet")
 
 def _add_detect_args(p: argparse.ArgumentParser) -> None:
-    d = TrainConfig()
     g = p.add_argument_group("data")
     g.add_argument("--data-root", help="an image folder or .tar/.tar.gz: <class>/<image> (the folder "
                    "names are the labels), or any images named by --labels; with --features FILE: where the paths of "
@@ -121,18 +137,12 @@ def _add_detect_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--skip-bad-images", action="store_true", help="leave out (and list) unreadable images instead of stopping")
     g.add_argument("--no-hflip", dest="hflip", action="store_false", help="do not augment with horizontal flips "
                    "(for images whose class changes when mirrored, such as text)")
-    g.add_argument("--cache-dir", help="where decoded images are cached (default $BKD_CACHE or ~/.cache/bkd)")
+    _shared(g, "--cache-dir")
     g = p.add_argument_group("training")
-    g.add_argument("--arch", choices=list(ARCHS), help="network for teacher and student (default: preact_resnet18 on CUDA; on CPU small_cnn for digits, tiny_cnn otherwise); "
-                   "preact_resnet18 is the authors' PreAct ResNet-18 (conv-BN-ReLU stem, shortcuts from the pre-activated input), "
-                   "preact_resnet18_standard the standard one")
+    _shared(g, "--arch")
     g.add_argument("--epochs", type=int, help=f"most epochs to train; training stops at the tipping point (default "
                    f"{PAPER_EPOCHS} on CUDA, {CPU_EPOCHS['folder']} on CPU)")
-    g.add_argument("--batch-size", type=int, default=d.batch_size, help="default %(default)s")
-    g.add_argument("--lr", type=float, help="SGD learning rate (default 0.02)")
-    g.add_argument("--seed", type=int, default=d.seed, help="seed for initialisation and augmentation (default %(default)s)")
-    g.add_argument("--device", default=d.device, help="auto (CUDA when available), cpu or cuda (default %(default)s)")
-    g.add_argument("--noisy-groups", type=_groups, default=d.noisy_groups, help="groups flagged as label issues, e.g. 4 (the paper) or 3,4")
+    _shared(g, "--batch-size", "--lr", "--seed", "--device", "--noisy-groups")
     g = p.add_argument_group("output")
     g.add_argument("--out", required=True, help="folder for label_issues.csv/.html/.png and summary.json")
     g.add_argument("--top", type=int, default=100, help="images shown in the HTML gallery: the most suspicious flagged "
@@ -140,7 +150,7 @@ def _add_detect_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--ranked", action="store_true", help="the gallery shows the --top most suspicious images whether "
                    "flagged or not (flagged ones framed in red), to look past the cut; default: flagged images only")
     g.add_argument("--open", action="store_true", help="open the gallery in the web browser when done")
-    g.add_argument("--quiet", action="store_true", help="no progress bars")
+    _shared(g, "--quiet")
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bkd", description="Blind Knowledge Distillation: find wrong labels and train a robust classifier.")
@@ -159,15 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 # %% ../nbs/11_cli.ipynb #319d108d
 def config_from_args(a) -> TrainConfig:
-    return TrainConfig(dataset=a.dataset, noise=a.noise, data_root=a.data_root, labels=a.labels, arch=a.arch,
-                       epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, lr_step=a.lr_step, val_fraction=a.val_fraction,
-                       subset=a.subset, seed=a.seed, device=a.device, image_size=a.image_size,
-                       tipping_window=a.tipping_window, tipping_min_epoch=a.tipping_min_epoch, confidence=a.confidence,
-                       agreement_pass=a.agreement_pass, detach_target=a.detach_target, tipping_rule=a.tipping_rule,
-                       tipping_signal=a.tipping_signal, tipping_patience=a.tipping_patience,
-                       augment=a.augment, otsu=a.otsu, noisy_groups=a.noisy_groups, amp=a.amp,
-                       channels_last=a.channels_last, compile=a.compile, weight_decay=a.weight_decay, clip_grad=a.clip_grad,
-                       features=a.features)
+    "The `TrainConfig` of parsed `bkd train` options: every field that is an option of the same name (the rest stay default)."
+    given = vars(a)
+    return TrainConfig(**{f.name: given[f.name] for f in fields(TrainConfig) if f.name in given})
 
 def format_summary(s: dict, out) -> str:
     "The lines `bkd train` prints at the end."
