@@ -91,7 +91,7 @@ SCALES = {
                     kfold_epochs="selected", variants=("unswitched", "detached", "val_accuracy")),),
     "cpu-cnn": (Setting("folder", ("aggre", "rand1", "worst"), "CIFAR-10N", data_root=CIFAR10N_FILES["images"],
                         labels=CIFAR10N_FILES["labels"], arch="tiny_cnn", epochs=20, lr=0.02, subset=5000,
-                        device="cpu"),),
+                        device="cpu", variants=("unswitched", "val_accuracy")),),
     "paper": (Setting("cifar10", ("aggre", "rand1", "rand2", "rand3", "worst"), "CIFAR-10N", data_root="",
                       labels=CIFARN_FILES["CIFAR-10N"], arch="preact_resnet18", epochs=300, device="cuda"),
               Setting("cifar100", ("noisy",), "CIFAR-100N", data_root="", labels=CIFARN_FILES["CIFAR-100N"],
@@ -104,8 +104,8 @@ BKD_VARIANTS = {
                    "never switches to the weighted loss: the Otsu split's detection F1 at every epoch of an unweighted "
                    "run, on which every tipping signal's choice is scored (paper/06_tipping_signals)"),
     "detached": (dict(detach_target=True), "--detach-target: the soft target without gradient (the authors' differs)"),
-    "val_accuracy": (dict(tipping_signal="val_accuracy", tipping_patience=3),
-                     "--tipping-signal val_accuracy --tipping-patience 3: the label-free signal paper/06_tipping_signals "
+    "val_accuracy": (dict(tipping_signal="val_accuracy", tipping_patience=8),
+                     "--tipping-signal val_accuracy --tipping-patience 8: the label-free signal paper/06_tipping_signals "
                      "chose on CIFAR-10N worst and aggre seed 0 at the cpu scale, trained to its switch and beyond: the "
                      "clean test accuracy after switching there"),
 }

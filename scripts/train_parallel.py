@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     os.chdir(ROOT)
     from bkd.experiments import paper_paths, scale_settings
     P = paper_paths(a.scale, a.data, a.runs)
-    threads = a.threads or max(1, (os.cpu_count() or 1) // a.jobs)
+    threads = a.threads if a.threads is not None else max(1, (os.cpu_count() or 1) // a.jobs)
     if threads < 1: p.error("--threads must be at least 1")
     pick = lambda arg, have: list(have) if arg is None else [x for x in arg.split(",") if x]
     variants = None if a.variants is None else pick(a.variants, ())
