@@ -159,7 +159,7 @@ def test_faithful_effects(smoke):
     "Each option's effect against the authors' default, from the variants of the feature path."
     eff = pd.read_csv(smoke["tables"] / "faithful_effects.csv")
     assert sorted(eff.option.unique()) == ["--agreement-pass eval", "--detach-target", "--tipping-rule bkd",
-                                           "--tipping-signal val_accuracy --tipping-patience 3"]
+                                           "--tipping-signal val_accuracy --tipping-patience 8"]
     assert (eff.dataset == FEAT).all() and sorted(eff.seed.unique()) == FEAT_SEEDS
     assert np.allclose(eff.effect, eff.option_value - eff.default)
     det = pd.read_csv(smoke["tables"] / "detection.csv")
