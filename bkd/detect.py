@@ -107,16 +107,6 @@ class LabelIssues:
         df["group"] = self.groups.astype(int); df["is_label_issue"] = self.is_label_issue
         return df.iloc[self.ranked()].reset_index(drop=True)
 
-class _DetectTrainer(Trainer):
-    "A `Trainer` that also keeps the agreement argmax (and its probability) of the training split of the last epoch."
-    last = None
-    def logits(self, x_uint8):
-        t, s = super().logits(x_uint8)
-        if x_uint8 is self.x_train:
-            p, c = agreement(t, s).max(1)
-            self.last = (c.cpu().numpy().astype(np.int64), p.float().cpu().numpy())
-        return t, s
-
 MIN_BATCH = 16
 
 def fit_batch_size(n: int,                # number of training images
@@ -149,15 +139,15 @@ def detect(data: NoisyDataset, cfg: TrainConfig | None = None, stop_at_detection
             f"({n // bs} steps per epoch)")
         cfg = dataclasses.replace(cfg, batch_size=bs)
     d = dataclasses.replace(data, x_test=data.x_train[:0], y_test=data.y_noisy[:0])      # no test split
-    tr = _DetectTrainer(d, cfg, np.arange(n), np.zeros(0, np.int64))
+    tr = Trainer(d, cfg, np.arange(n), np.zeros(0, np.int64))
     recent, peak, t0 = {}, None, time.time()
     bar = tqdm(total=cfg.epochs, disable=not progress, desc="bkd detect", unit="epoch")
     while tr.epoch < cfg.epochs:
         e = tr.epoch
         rec = tr.run_epoch(progress=progress)
-        recent[e] = tr.last
+        recent[e] = tr.last_agreement          # the suggested labels: the agreement's argmax after each epoch
         recent = {k: v for k, v in recent.items() if k > e - max(cfg.tipping_window + 2, AUTHORS_MIN_VALUES)}
-        if tr.p_agree_peak[0] == e: peak = tr.last
+        if tr.p_agree_peak[0] == e: peak = tr.last_agreement
         bar.update(1); bar.set_postfix(m=f"{rec.student_confidence:.3f}")
         if stop_at_detection and tr.tipping.found: break
     bar.close()

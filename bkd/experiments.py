@@ -414,7 +414,9 @@ def save_table(df: pd.DataFrame, stem, digits: int = 3) -> list[Path]:
     with atomic_write(paths[0], "w") as f: df.to_csv(f, index=False)
     df = df.copy()
     for c in df.columns:      # missing values in the printed tables: a dash, not "<NA>" or "nan"
-        if df[c].isna().any(): df[c] = df[c].astype(object).where(df[c].notna(), "–")
+        if df[c].isna().any():
+            v = df[c].map(lambda x: f"{x:.{digits}f}" if isinstance(x, float) else x) if pd.api.types.is_float_dtype(df[c]) else df[c]
+            df[c] = v.astype(object).where(df[c].notna(), "–")
     with atomic_write(paths[1], "w") as f: f.write(df.to_markdown(index=False, floatfmt=f".{digits}f") + "\n")
     with atomic_write(paths[2], "w") as f: f.write(df.to_latex(index=False, float_format=f"%.{digits}f", escape=True))
     return paths

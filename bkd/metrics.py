@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.metrics import precision_recall_fscore_support
 
 # %% auto #0
-__all__ = ['detection_scores', 'accuracy', 'score_detection_file']
+__all__ = ['detection_scores', 'accuracy', 'score_detection_file', 'precision_at']
 
 # %% ../nbs/07_metrics.ipynb #0e6ad51a
 def detection_scores(flagged, is_noisy) -> dict:
@@ -38,3 +38,14 @@ def score_detection_file(detection, # a .npy path or array: one bool per trainin
     if flags.dtype != np.bool_ and not np.isin(flags, (0, 1)).all():
         raise BkdError("the detection must hold booleans (or 0/1), one per training image")
     return detection_scores(flags.astype(bool), y_noisy != y_clean)
+
+# %% ../nbs/07_metrics.ipynb #1b646ff9
+def precision_at(ranking, # sample indices, most suspicious first (e.g. `LabelIssues.ranked()`)
+                 is_noisy, # one bool per sample: the label is truly wrong
+                 ks=(100, 500, 1000), # the k of each precision@k
+                ) -> dict:
+    "Share of truly wrong labels among the first `k` of `ranking`, for each `k` of `ks` that is at most its length."
+    ranking, is_noisy = np.asarray(ranking, np.int64), np.asarray(is_noisy, bool)
+    if ranking.ndim != 1 or len(ranking) > len(is_noisy):
+        raise ValueError(f"ranking must be a 1-D array of at most {len(is_noisy)} indices, got shape {ranking.shape}")
+    return {int(k): float(is_noisy[ranking[:k]].mean()) for k in ks if 0 < k <= len(ranking)}

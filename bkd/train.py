@@ -254,6 +254,8 @@ class Trainer:
         self.n_all = len(data.y_noisy)
         self.p_full_recent: dict[int, np.ndarray] = {}
         self.p_full_peak: np.ndarray | None = None
+        # after each epoch: the agreement's argmax and its probability for every training-split sample (eval pass)
+        self.last_agreement: tuple[np.ndarray, np.ndarray] | None = None
         self._tipping_p_full: np.ndarray | None = None
 
     # ---- evaluation -------------------------------------------------------------------------------------------
@@ -345,6 +347,8 @@ class Trainer:
         else: val, p_val = np.array([]), np.zeros(0, np.float32)
         full = np.full(self.n_all, np.nan, np.float32); full[self.train_idx] = p_eval; full[self.val_idx] = p_val
         conf_eval = float(s.softmax(1).amax(1).mean())
+        pa, ca = agreement(t, s).max(1)
+        self.last_agreement = (_to_np(ca).astype(np.int64), _to_np(pa.float()))
         if not (np.isfinite(p_agree).all() and math.isfinite(conf_eval) and math.isfinite(conf_train)):
             raise BkdError(f"non-finite agreement or confidence after epoch {self.epoch + 1}: the networks diverged and "
                            f"training stopped (try a lower --lr; the checkpoint of the previous epoch is kept)")

@@ -48,7 +48,7 @@ def test_every_notebook_executed(smoke):
 
 def test_figures(smoke):
     stems = ["dynamics", "dynamics_bands", "f1_per_epoch", "cifarn_transitions", "agreement_digitskmeans-sym0p4-s0",
-             "tipping_signals"] + \
+             "tipping_signals", "detect_vs_cleanlab"] + \
             [f"agreement_digits-sym0p{r}" for r in (1, 2, 4)]
     for stem in stems:
         png, pdf = smoke["figures"] / f"{stem}.png", smoke["figures"] / f"{stem}.pdf"
@@ -60,7 +60,7 @@ def test_tables_have_all_formats(smoke):
     for name in ("detection", "accuracy", "tipping", "comparison", "cifarn_noise", "detection_summary",
                  "accuracy_summary", "tipping_summary", "agreement", "tipping_signals", "tipping_signals_summary",
                  "tipping_signals_vs_baselines", "tipping_signals_vs_baselines_summary", "faithful_effects",
-                 "faithful_effects_summary"):
+                 "faithful_effects_summary", "detect_vs_cleanlab", "detect_vs_cleanlab_summary"):
         for ext in (".csv", ".md", ".tex"):
             assert (smoke["tables"] / f"{name}{ext}").stat().st_size > 100, f"{name}{ext}"
         assert "\\begin{tabular}" in (smoke["tables"] / f"{name}.tex").read_text()
@@ -153,6 +153,25 @@ def test_tipping_signals(smoke):
         assert abs(r.f1_cleanlab - d.loc["Confident learning (K-fold CE + cleanlab)", "f1"]) < 1e-12
         assert abs(r.f1_gmm - d.loc["Small-loss GMM (CE loss at selected epoch)", "f1"]) < 1e-12
         assert abs(r.f1_chosen - ts[(ts.seed == r.seed) & (ts.signal == r.chosen_signal)].f1.iloc[0]) < 1e-12
+
+
+def test_detect_vs_cleanlab(smoke):
+    "bkd detect --features against cleanlab's K-fold recipe on the digits' k-means features, 40 % symmetric noise."
+    t = pd.read_csv(smoke["tables"] / "detect_vs_cleanlab.csv")
+    methods = ["BKD (bkd detect --features)", "cleanlab + MLP (3-fold)", "cleanlab + logistic regression (3-fold)"]
+    assert t.method.tolist() == methods * len(FEAT_SEEDS) and t.seed.tolist() == [s for s in FEAT_SEEDS for _ in methods]
+    assert (t.dataset == FEAT).all() and (t.noise == "sym:0.4").all()
+    assert np.allclose(t.f1, 2 * t.precision * t.recall / (t.precision + t.recall))
+    for c in ("p_at_100", "p_at_500", "p_at_1000", "precision", "recall", "f1"): assert t[c].between(0, 1).all(), c
+    # every method finds the wrong labels far better than a random flag (F1 = noise rate, about 0.4); the head of each
+    # ranking is nearly all wrong labels
+    assert (t.f1 > 0.7).all() and (t.p_at_100 >= 0.95).all(), t[["method", "f1", "p_at_100"]]
+    # the MLP's folds train exactly as many epochs as BKD did (compute-matched); the time ratio is against BKD's time
+    bkd, mlp = t[t.method == methods[0]], t[t.method == methods[1]]
+    assert (bkd.epochs.values == mlp.epochs.values).all() and (bkd.time_ratio == 1).all()
+    assert np.allclose(mlp.time_ratio.values, mlp.seconds.values / bkd.seconds.values, rtol=1e-6)
+    s = pd.read_csv(smoke["tables"] / "detect_vs_cleanlab_summary.csv")
+    assert (s.n_seeds == len(FEAT_SEEDS)).all() and np.allclose(s.f1_mean, t.groupby("method", sort=False).f1.mean())
 
 
 def test_faithful_effects(smoke):
