@@ -15,17 +15,15 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .core import BkdError, resolve_device, seed_everything, save_json, save_npy
-from .augment import BatchAugment
+from .core import BkdError, resolve_device, save_json, save_npy
 from .features import input_pipeline
-from .models import make_model
-from .train import TrainConfig, make_optimizer
+from .train import TrainConfig, Trainer, eval_logits
 from .otsu import otsu_split
 from .metrics import accuracy
 
 # %% auto #0
-__all__ = ['CEEpoch', 'CEResult', 'eval_logits', 'train_ce', 'cross_val_pred_probs', 'cleanlab_issues', 'small_loss_gmm',
-           'given_label_prob', 'low_confidence']
+__all__ = ['CEEpoch', 'CEResult', 'train_ce', 'cross_val_pred_probs', 'cleanlab_issues', 'small_loss_gmm', 'given_label_prob',
+           'low_confidence']
 
 # %% ../nbs/13_baselines.ipynb #3336fd0d
 @dataclass
@@ -76,70 +74,32 @@ class CEResult:
                    val_accuracy_best=d["val_accuracy_best"], losses=opt("losses.npy"), probs=opt("probs.npy"))
 
 # %% ../nbs/13_baselines.ipynb #63f8180f
-def _fmt(cfg): return torch.channels_last if cfg.channels_last else torch.contiguous_format
-
-@torch.no_grad()
-def eval_logits(model, x_uint8: torch.Tensor, aug: BatchAugment, cfg: TrainConfig, device) -> torch.Tensor:
-    "Logits of `model` (eval mode, no augmentation) for uint8 images, in batches of `cfg.eval_batch_size`."
-    model.eval()
-    out = []
-    for i in range(0, len(x_uint8), cfg.eval_batch_size):
-        xb = aug(x_uint8[i:i + cfg.eval_batch_size].to(device), train=False).contiguous(memory_format=_fmt(cfg))
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp):
-            out.append(model(xb).float())
-    return torch.cat(out) if out else torch.empty(0, 0, device=device)
-
-def train_ce(data, train_idx, val_idx, cfg: TrainConfig, progress: bool = False, record_losses: bool = False,
-             evaluate_test: bool = True) -> CEResult:
-    "Train one network with cross-entropy on `data.y_noisy[train_idx]` with BKD's settings `cfg`."
-    cfg = cfg.resolve()
-    dev = resolve_device(cfg.device)
-    train_idx, val_idx = np.asarray(train_idx, np.int64), np.asarray(val_idx, np.int64)
-    if len(train_idx) < cfg.batch_size:
-        raise BkdError(f"the training split has {len(train_idx)} samples, fewer than one batch of {cfg.batch_size}")
-    seed_everything(cfg.seed)
-    model = make_model(cfg.arch, data.num_classes, data.x_train.shape[1]).to(dev, memory_format=_fmt(cfg))
-    steps = len(train_idx) // cfg.batch_size                      # the last partial batch is dropped, as in BKD
-    opt, sched = make_optimizer(model, torch.nn.Module(), cfg, steps)
-    aug = input_pipeline(data, cfg.augment)
-    gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
-    y_all = np.asarray(data.y_noisy)
-    x_tr = data.x_train[torch.from_numpy(train_idx)].to(dev)
-    y_tr = torch.from_numpy(y_all[train_idx]).to(dev)
-    x_val, y_val = data.x_train[torch.from_numpy(val_idx)].to(dev), y_all[val_idx]
+def train_ce(data, # a `NoisyDataset`: trains on `data.y_noisy`
+             train_idx, # the training split's positions in `data`
+             val_idx, # the noisy validation split's positions (selects the epoch); may be empty
+             cfg: TrainConfig, # BKD's settings (network, optimiser, schedule, augmentation, clipping, seed)
+             progress: bool = False, # a progress bar over the epochs
+             record_losses: bool = False, # keep every training sample's eval-mode CE after every epoch (float16)
+             evaluate_test: bool = True, # evaluate the test set after every epoch (False: NaN, e.g. for K-fold)
+            ) -> CEResult:
+    """Train one network with cross-entropy on `data.y_noisy[train_idx]` with BKD's settings `cfg`: BKD's `Trainer`
+    without the student (`blind=False`), so the baseline trains through BKD's own epoch loop."""
+    tr = Trainer(data, cfg, train_idx, val_idx, blind=False)
+    cfg, train_idx, val_idx = tr.cfg, tr.train_idx, tr.val_idx
+    first = lambda x: tr.logits(x)[0]
     history, losses, best = [], [], None
     bar = tqdm(range(cfg.epochs), disable=not progress, desc="cross-entropy", unit="epoch")
     for e in bar:
-        t0, lr = time.time(), opt.param_groups[0]["lr"]
-        model.train()
-        # the epoch's randomness, drawn on the CPU generator and copied to the device once, as in BKD's loop
-        perm = torch.randperm(len(train_idx), generator=gen).to(dev)
-        params = aug.draw(len(train_idx), x_tr.shape[-1], gen, dev)
-        sums = torch.zeros(2, device=dev)
-        for b in range(steps):
-            sl = slice(b * cfg.batch_size, (b + 1) * cfg.batch_size)
-            idx = perm[sl]
-            x = aug(x_tr[idx], params={k: v[..., sl] for k, v in params.items()}).contiguous(memory_format=_fmt(cfg))
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.amp):
-                logits = model(x).float()
-            loss = F.cross_entropy(logits, y_tr[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.clip_grad > 0: torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)   # as BKD's networks
-            opt.step()
-            sums += torch.stack([loss.detach(), logits.detach().softmax(1).amax(1).mean()])
-        sched.step()
-        loss_mean, conf = (sums.cpu() / steps).tolist()
-        if not np.isfinite(loss_mean):
-            raise BkdError(f"non-finite cross-entropy loss in epoch {e + 1}: training stopped (try a lower --lr)")
+        t0, lr = time.time(), tr.optimizer.param_groups[0]["lr"]
+        loss_mean, _, conf = tr.train_epoch()
+        tr.epoch += 1
         fit = float("nan")
         if record_losses or e == cfg.epochs - 1:
-            lt = eval_logits(model, x_tr, aug, cfg, dev)
-            fit = float((lt.argmax(1) == y_tr).float().mean())
-            if record_losses: losses.append(F.cross_entropy(lt, y_tr, reduction="none").cpu().numpy().astype(np.float16))
-        val_acc = accuracy(eval_logits(model, x_val, aug, cfg, dev).argmax(1).cpu().numpy(), y_val) if len(val_idx) else float("nan")
-        test_acc = accuracy(eval_logits(model, data.x_test, aug, cfg, dev).argmax(1).cpu().numpy(), data.y_test) \
-            if evaluate_test else float("nan")
+            lt = first(tr.x_train)
+            fit = float((lt.argmax(1) == tr.y_train).float().mean())
+            if record_losses: losses.append(F.cross_entropy(lt, tr.y_train, reduction="none").cpu().numpy().astype(np.float16))
+        val_acc = accuracy(first(tr.x_val).argmax(1).cpu().numpy(), tr.y_val) if len(val_idx) else float("nan")
+        test_acc = accuracy(first(tr.x_test).argmax(1).cpu().numpy(), tr.y_test) if evaluate_test else float("nan")
         history.append(CEEpoch(e + 1, lr, loss_mean, conf, val_acc, test_acc, time.time() - t0, fit))
         score = val_acc if len(val_idx) else float(e)            # without validation: the last epoch wins
         if best is None or score > best[0]: best = (score, e + 1, test_acc)
@@ -149,7 +109,7 @@ def train_ce(data, train_idx, val_idx, cfg: TrainConfig, progress: bool = False,
                     test_accuracy_best=best[2], test_accuracy_last=history[-1].test_accuracy,
                     val_accuracy_best=best[0] if len(val_idx) else None,
                     losses=np.stack(losses) if record_losses else None,
-                    probs=lt.softmax(1).cpu().numpy().astype(np.float32), model=model)
+                    probs=lt.softmax(1).cpu().numpy().astype(np.float32), model=tr.teacher)
 
 # %% ../nbs/13_baselines.ipynb #37b7857d
 def cross_val_pred_probs(data, train_idx, cfg: TrainConfig, folds: int = 3, seed: int = 0,
@@ -162,14 +122,13 @@ def cross_val_pred_probs(data, train_idx, cfg: TrainConfig, folds: int = 3, seed
     if np.bincount(y).max() < folds or np.bincount(y)[np.unique(y)].min() < folds:
         raise BkdError(f"every class needs at least {folds} samples for {folds}-fold training")
     cfg = cfg.resolve()
-    dev = resolve_device(cfg.device)
-    aug = input_pipeline(data, cfg.augment)
+    dev, aug = resolve_device(cfg.device), input_pipeline(data, cfg.augment)
     out = np.zeros((len(train_idx), data.num_classes), np.float32)
     skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for k, (fit, held) in enumerate(tqdm(list(skf.split(train_idx, y)), disable=not progress, desc=f"{folds}-fold CE")):
         res = train_ce(data, train_idx[fit], [], cfg, evaluate_test=False)
         x_held = data.x_train[torch.from_numpy(train_idx[held])]
-        out[held] = eval_logits(res.model, x_held, aug, cfg, dev).softmax(1).cpu().numpy()
+        out[held] = eval_logits([res.model], x_held, aug, cfg, dev)[0].softmax(1).cpu().numpy()
     return out
 
 # %% ../nbs/13_baselines.ipynb #a5e4e224

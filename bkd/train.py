@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from fastcore.basics import patch
 from tqdm.auto import tqdm
 
 from .core import BkdError, resolve_device, seed_everything
@@ -28,7 +29,7 @@ from .metrics import detection_scores, accuracy
 
 # %% auto #0
 __all__ = ['PAPER_EPOCHS', 'CPU_EPOCHS', 'CPU_ARCHS', 'FEATURE_DEFAULTS', 'GIVEN_FEATURES', 'STREAM_BYTES', 'native_bf16',
-           'TrainConfig', 'bkd_step', 'make_optimizer', 'EpochRecord', 'Trainer']
+           'TrainConfig', 'bkd_step', 'make_optimizer', 'EpochRecord', 'eval_logits', 'Trainer']
 
 # %% ../nbs/08_train.ipynb #12b35d50
 PAPER_EPOCHS = 300
@@ -149,29 +150,45 @@ class TrainConfig:
         return d
 
 # %% ../nbs/08_train.ipynb #57929beb
-def bkd_step(teacher, student, optimizer, x, y, alpha=None, amp: bool = False, detach_target: bool = False,
+def bkd_step(teacher, # the network that learns the labels
+             student, # the blind student; None: the CE baseline's step, the teacher alone on cross-entropy
+             optimizer, # one optimiser over both networks (`make_optimizer`)
+             x, # the batch's inputs, augmented
+             y, # the batch's (noisy) labels
+             alpha=None, # per-sample weights of the soft target after the tipping point; None: plain CE
+             amp: bool = False, # bf16 autocast for the forward passes
+             detach_target: bool = False, # True: no student gradient through the soft target
              clip_grad: float = 0.0, # above 0: each network's gradient is scaled down to at most this norm
             ):
     "One SGD step on teacher CE (or weighted soft CE) + blind loss. Returns detached (ce, blind, student logits, teacher logits, networks clipped)."
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
         t = teacher(x)
-        s = student(x)
-    t, s = t.float(), s.float()
-    ce = F.cross_entropy(t, y) if alpha is None else soft_cross_entropy(t, sharpened_target(y, s, alpha, detach_target))
-    bl = blind_loss(t, s, y)
+        s = None if student is None else student(x)
+    t = t.float()
+    if student is None:
+        ce, bl, loss = F.cross_entropy(t, y), torch.zeros((), device=x.device), None
+    else:
+        s = s.float()
+        ce = F.cross_entropy(t, y) if alpha is None else soft_cross_entropy(t, sharpened_target(y, s, alpha, detach_target))
+        bl = blind_loss(t, s, y)
     optimizer.zero_grad(set_to_none=True)
-    (ce + bl).backward()
+    (ce if student is None else ce + bl).backward()
     clipped = torch.zeros((), dtype=torch.long, device=x.device)
     if clip_grad > 0:
         for net in (teacher, student):
-            clipped += torch.nn.utils.clip_grad_norm_(net.parameters(), clip_grad) > clip_grad
+            if net is not None: clipped += torch.nn.utils.clip_grad_norm_(net.parameters(), clip_grad) > clip_grad
     optimizer.step()
-    return ce.detach(), bl.detach(), s.detach(), t.detach(), clipped
+    return ce.detach(), bl.detach(), None if s is None else s.detach(), t.detach(), clipped
 
-def make_optimizer(teacher, student, cfg: TrainConfig, steps_per_epoch: int):
+# %% ../nbs/08_train.ipynb #3870d87a
+def make_optimizer(teacher, # the network that learns the labels
+                   student, # the blind student, or None (the CE baseline)
+                   cfg: TrainConfig, # a resolved configuration: lr, momentum, weight decay, lr_step, lr_gamma
+                   steps_per_epoch: int, # steps in one epoch (the schedule steps once per epoch)
+                  ):
     "One SGD optimiser over both networks and the step schedule (x lr_gamma after `lr_step` epochs)."
-    opt = torch.optim.SGD(list(teacher.parameters()) + list(student.parameters()), lr=cfg.lr,
-                          momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    params = list(teacher.parameters()) + ([] if student is None else list(student.parameters()))
+    opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=max(cfg.lr_step, 1), gamma=cfg.lr_gamma) if cfg.lr_step else \
             torch.optim.lr_scheduler.LambdaLR(opt, lambda e: 1.0)
     return opt, sched
@@ -199,12 +216,39 @@ class EpochRecord:
     clipped_steps: int = 0            # steps in which --clip-grad scaled a network's gradient down (teacher and student
                                       # counted apart)
 
-# %% ../nbs/08_train.ipynb #f8a6b47c
+# %% ../nbs/08_train.ipynb #1d43e6dd
 def _to_np(t): return t.detach().float().cpu().numpy()
 
+@torch.no_grad()
+def eval_logits(nets, # the networks to evaluate together, batch by batch (set to eval mode)
+                x, # inputs as stored (uint8 images or feature vectors), on any device
+                aug, # the input pipeline (`bkd.features.input_pipeline`): normalisation, no augmentation
+                cfg: TrainConfig, # a resolved configuration: eval_batch_size, amp, channels_last
+                device: torch.device, # where the networks are
+                num_classes: int | None = None, # classes, for the empty result when `x` has no rows
+               ) -> list[torch.Tensor]:
+    "Each network's float logits for `x` in eval mode, without augmentation, in batches of `cfg.eval_batch_size`."
+    for net in nets: net.eval()
+    if len(x) == 0:                           # no test set (e.g. when detecting in a user's own dataset)
+        return [torch.zeros(0, num_classes or 0, device=device) for _ in nets]
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    out = [[] for _ in nets]
+    for i in range(0, len(x), cfg.eval_batch_size):
+        xb = aug(x[i:i + cfg.eval_batch_size].to(device), train=False).contiguous(memory_format=fmt)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp):
+            for o, net in zip(out, nets): o.append(net(xb).float())
+    return [torch.cat(o) for o in out]
+
+# %% ../nbs/08_train.ipynb #f8a6b47c
 class Trainer:
-    "Teacher, blind student and everything needed to train them on `data` (a `NoisyDataset`) with `cfg`."
-    def __init__(self, data, cfg: TrainConfig, train_idx, val_idx):
+    """Teacher, blind student and everything needed to train them on `data` (a `NoisyDataset`) with `cfg`; with
+    `blind=False` the teacher alone, on cross-entropy: the CE baseline, through the same epoch loop."""
+    def __init__(self, data, # a `NoisyDataset`
+                 cfg: TrainConfig, # the run's settings (resolved here)
+                 train_idx, # the training split's positions in `data`
+                 val_idx, # the (noisy) validation split's positions: model selection, never trained on
+                 blind: bool = True, # False: no student (the CE baseline); only `train_epoch` and `logits` apply
+                ):
         self.cfg = cfg = cfg.resolve()
         self.data = data
         self.device = resolve_device(cfg.device)
@@ -218,7 +262,7 @@ class Trainer:
                            f"but the data are {'features' if data.x_train.ndim == 2 else 'images'}")
         self.fmt = fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.teacher = make_model(cfg.arch, C, ch).to(self.device, memory_format=fmt)
-        self.student = make_model(cfg.arch, C, ch).to(self.device, memory_format=fmt)
+        self.student = make_model(cfg.arch, C, ch).to(self.device, memory_format=fmt) if blind else None
         self.steps_per_epoch = len(self.train_idx) // cfg.batch_size      # the last partial batch is dropped
         self.optimizer, self.scheduler = make_optimizer(self.teacher, self.student, cfg, self.steps_per_epoch)
         self.step = torch.compile(bkd_step) if cfg.compile else bkd_step
@@ -258,221 +302,233 @@ class Trainer:
         self.last_agreement: tuple[np.ndarray, np.ndarray] | None = None
         self._tipping_p_full: np.ndarray | None = None
 
-    # ---- evaluation -------------------------------------------------------------------------------------------
-    @torch.no_grad()
-    def logits(self, x_uint8: torch.Tensor):
-        "Teacher and student logits for uint8 images, eval mode, large batches."
-        self.teacher.eval(); self.student.eval()
-        if len(x_uint8) == 0:                     # no test set (e.g. when detecting in a user's own dataset)
-            empty = torch.zeros(0, self.data.num_classes, device=self.device)
-            return empty, empty.clone()
-        ts, ss = [], []
-        fmt = self.fmt
-        for i in range(0, len(x_uint8), self.cfg.eval_batch_size):
-            xb = self.aug(x_uint8[i:i + self.cfg.eval_batch_size].to(self.device), train=False).contiguous(memory_format=fmt)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.amp):
-                ts.append(self.teacher(xb).float()); ss.append(self.student(xb).float())
-        return torch.cat(ts), torch.cat(ss)
+# %% ../nbs/08_train.ipynb #1cfc4019
+@patch
+def logits(self: Trainer, x_uint8: torch.Tensor, # inputs as stored: uint8 images or feature vectors
+          ):
+    "Teacher and student logits (the student's None without one) for `x_uint8`, eval mode, large batches."
+    nets = [n for n in (self.teacher, self.student) if n is not None]
+    out = eval_logits(nets, x_uint8, self.aug, self.cfg, self.device, self.data.num_classes)
+    return out[0], (out[1] if self.student is not None else None)
 
-    def predict(self, x_uint8: torch.Tensor) -> dict:
-        "Agreement, teacher and student predictions (NumPy) for uint8 images."
-        t, s = self.logits(x_uint8)
-        return dict(agreement=_to_np(agreement(t, s).argmax(1)), teacher=_to_np(t.argmax(1)), student=_to_np(s.argmax(1)))
+@patch
+def predict(self: Trainer, x_uint8: torch.Tensor, # inputs as stored: uint8 images or feature vectors
+           ) -> dict:
+    "Agreement, teacher and student predictions (NumPy) for uint8 images."
+    t, s = self.logits(x_uint8)
+    return dict(agreement=_to_np(agreement(t, s).argmax(1)), teacher=_to_np(t.argmax(1)), student=_to_np(s.argmax(1)))
 
-    # ---- one epoch --------------------------------------------------------------------------------------------
-    def train_epoch(self, progress: bool = False) -> tuple[float, float, float]:
-        "One pass over the training split; returns mean CE, mean blind loss, mean student max-softmax."
-        # p_agree of each sample in its training batch (train-mode networks, augmented image, before that batch's
-        # update); NaN for the samples of the dropped last partial batch
-        self.p_agree_train = torch.full((len(self.train_idx),), float("nan"), device=self.device)
-        cfg, dev = self.cfg, self.device
-        self.teacher.train(); self.student.train()
-        fmt = self.fmt
-        n, B = len(self.train_idx), cfg.batch_size
-        # the epoch's randomness, drawn on the CPU generator and copied to the device once (not once per batch)
-        perm_host = torch.randperm(n, generator=self.gen)
-        perm = perm_host.to(dev)
-        params = self.aug.draw(n, self.x_train.shape[-1], self.gen, dev)
-        sums = torch.zeros(4, device=dev)             # CE, blind loss, confidence, clipped networks: one read
-        bad = torch.full((), -1, dtype=torch.long, device=dev)       # first batch with a non-finite loss
-        bar = tqdm(range(self.steps_per_epoch), leave=False, desc=f"epoch {self.epoch + 1}",
-                   disable=not progress or self.steps_per_epoch < 50)   # a bar per epoch only when epochs are long
-        for b in bar:
-            sl = slice(b * B, (b + 1) * B)
-            idx = perm[sl]
-            xb = self.x_train[perm_host[sl]].to(dev, non_blocking=True) if self.stream else self.x_train[idx]
-            x = self.aug(xb, params={k: v[..., sl] for k, v in params.items()}).contiguous(memory_format=fmt)
-            y = self.y_train[idx]
-            alpha = None if self.alpha is None else self.alpha[idx]
-            ce, bl, s, t, clipped = self.step(self.teacher, self.student, self.optimizer, x, y, alpha, cfg.amp,
-                                              cfg.detach_target, cfg.clip_grad)
-            self.p_agree_train[idx] = agreement(t, s).gather(1, y.view(-1, 1)).squeeze(1)
-            conf = s.softmax(1).amax(1).sum()
-            sums += torch.stack([ce, bl, conf, clipped.float()])
-            bad = torch.where((bad < 0) & ~torch.isfinite(ce + bl), b, bad)   # a Python number: no copy to the device
-        self.scheduler.step()
-        n_batches, n_seen = self.steps_per_epoch, self.steps_per_epoch * cfg.batch_size
-        sums, bad = sums.cpu().tolist(), int(bad)
-        self.clipped_steps = int(sums[3])
-        if bad >= 0:
-            kept = "the last good checkpoint is kept" if self.epoch else "no epoch had finished, so there is no checkpoint"
-            raise BkdError(f"non-finite loss in epoch {self.epoch + 1}, batch {bad + 1}: training stopped "
-                           f"(try a lower --lr; {kept})")
-        return sums[0] / n_batches, sums[1] / n_batches, sums[2] / n_seen
+# %% ../nbs/08_train.ipynb #7e6ff77e
+@patch
+def train_epoch(self: Trainer, progress: bool = False, # a progress bar over the epoch's batches (long epochs only)
+               ) -> tuple[float, float, float]:
+    """One pass over the training split, the only epoch loop in `bkd`: BKD, the CE baseline (`blind=False`) and
+    detection all train through it. Returns mean CE, mean blind loss (0 without a student) and the mean max-softmax
+    of the student (of the teacher without one)."""
+    # p_agree of each sample in its training batch (train-mode networks, augmented image, before that batch's
+    # update); NaN for the samples of the dropped last partial batch
+    self.p_agree_train = torch.full((len(self.train_idx),), float("nan"), device=self.device)
+    cfg, dev = self.cfg, self.device
+    for net in (self.teacher, self.student):
+        if net is not None: net.train()
+    fmt = self.fmt
+    n, B = len(self.train_idx), cfg.batch_size
+    # the epoch's randomness, drawn on the CPU generator and copied to the device once (not once per batch)
+    perm_host = torch.randperm(n, generator=self.gen)
+    perm = perm_host.to(dev)
+    params = self.aug.draw(n, self.x_train.shape[-1], self.gen, dev)
+    sums = torch.zeros(4, device=dev)             # CE, blind loss, confidence, clipped networks: one read
+    bad = torch.full((), -1, dtype=torch.long, device=dev)       # first batch with a non-finite loss
+    bar = tqdm(range(self.steps_per_epoch), leave=False, desc=f"epoch {self.epoch + 1}",
+               disable=not progress or self.steps_per_epoch < 50)   # a bar per epoch only when epochs are long
+    for b in bar:
+        sl = slice(b * B, (b + 1) * B)
+        idx = perm[sl]
+        xb = self.x_train[perm_host[sl]].to(dev, non_blocking=True) if self.stream else self.x_train[idx]
+        x = self.aug(xb, params={k: v[..., sl] for k, v in params.items()}).contiguous(memory_format=fmt)
+        y = self.y_train[idx]
+        alpha = None if self.alpha is None else self.alpha[idx]
+        ce, bl, s, t, clipped = self.step(self.teacher, self.student, self.optimizer, x, y, alpha, cfg.amp,
+                                          cfg.detach_target, cfg.clip_grad)
+        if s is not None: self.p_agree_train[idx] = agreement(t, s).gather(1, y.view(-1, 1)).squeeze(1)
+        conf = (t if s is None else s).softmax(1).amax(1).sum()
+        sums += torch.stack([ce, bl, conf, clipped.float()])
+        bad = torch.where((bad < 0) & ~torch.isfinite(ce + bl), b, bad)   # a Python number: no copy to the device
+    self.scheduler.step()
+    n_batches, n_seen = self.steps_per_epoch, self.steps_per_epoch * cfg.batch_size
+    sums, bad = sums.cpu().tolist(), int(bad)
+    self.clipped_steps = int(sums[3])
+    if bad >= 0:
+        kept = "" if self.student is None else "; the last good checkpoint is kept" if self.epoch else \
+               "; no epoch had finished, so there is no checkpoint"     # checkpoints: `bkd train`'s BKD runs
+        raise BkdError(f"non-finite loss in epoch {self.epoch + 1}, batch {bad + 1}: training stopped "
+                       f"(try a lower --lr{kept})")
+    return sums[0] / n_batches, sums[1] / n_batches, sums[2] / n_seen
 
-    def _on_tipping(self, i: int):
-        "The tipping point is epoch `i` (0-based): split its p_agree, form the groups and switch to the weighted loss."
-        p = self.p_agree_recent[i]
-        self.split = otsu_split(p, method=self.cfg.otsu)
+# %% ../nbs/08_train.ipynb #154e4cf7
+@patch
+def _on_tipping(self: Trainer, i: int):
+    "The tipping point is epoch `i` (0-based): split its p_agree, form the groups and switch to the weighted loss."
+    p = self.p_agree_recent[i]
+    self.split = otsu_split(p, method=self.cfg.otsu)
+    self.groups = confidence_groups(p, self.split)
+    self.alpha = torch.from_numpy(group_alphas(self.groups, self.cfg.alphas)).to(self.device)
+    self._tipping_p_agree = p                 # kept: the rolling buffer forgets it
+    self._tipping_p_full = self.p_full_recent.get(i)
+
+@patch
+def run_epoch(self: Trainer, progress: bool = False, # a progress bar over the epoch's batches (long epochs only)
+             ) -> EpochRecord:
+    "Train one epoch, score and evaluate, feed the tipping signal to its detector; returns the epoch's record."
+    if self.student is None:
+        raise BkdError("run_epoch is BKD's epoch and this trainer has no student (blind=False): use train_epoch")
+    t0 = time.time()
+    lr = self.optimizer.param_groups[0]["lr"]
+    weighted = self.alpha is not None
+    ce, bl, conf_train = self.train_epoch(progress)
+    t, s = self.logits(self.x_train)
+    p_eval = p_agree = _to_np(agreement(t, s).gather(1, self.y_train.view(-1, 1)).squeeze(1))
+    if self.cfg.agreement_pass == "train":     # the training pass's values; the eval pass's for unseen samples
+        p_train = _to_np(self.p_agree_train)
+        p_agree = np.where(np.isnan(p_train), p_agree, p_train)
+    if len(self.val_idx):
+        tv, sv = self.logits(self.x_val); av = agreement(tv, sv)
+        val = _to_np(av.argmax(1))
+        p_val = _to_np(av.gather(1, torch.from_numpy(self.y_val).to(self.device).view(-1, 1)).squeeze(1))
+    else: val, p_val = np.array([]), np.zeros(0, np.float32)
+    full = np.full(self.n_all, np.nan, np.float32); full[self.train_idx] = p_eval; full[self.val_idx] = p_val
+    conf_eval = float(s.softmax(1).amax(1).mean())
+    pa, ca = agreement(t, s).max(1)
+    self.last_agreement = (_to_np(ca).astype(np.int64), _to_np(pa.float()))
+    if not (np.isfinite(p_agree).all() and math.isfinite(conf_eval) and math.isfinite(conf_train)):
+        raise BkdError(f"non-finite agreement or confidence after epoch {self.epoch + 1}: the networks diverged and "
+                       f"training stopped (try a lower --lr; the checkpoint of the previous epoch is kept)")
+    m = conf_train if self.cfg.confidence == "train" else conf_eval
+    e = self.epoch
+    self.p_agree_recent[e] = p_agree
+    # keep every epoch a tipping point can still be revealed for: tipping.delay back (the paper's rule: window+1;
+    # the patience signals: P), and under the authors' rule every epoch until their 6-value guard has passed
+    keep = max(self.tipping.delay + 1, self.cfg.tipping_window + 2, AUTHORS_MIN_VALUES)
+    self.p_agree_recent = {k: v for k, v in self.p_agree_recent.items() if k > e - keep}
+    self.p_full_recent[e] = full
+    self.p_full_recent = {k: v for k, v in self.p_full_recent.items() if k > e - keep}
+    # what Otsu would detect at this epoch (no effect on training)
+    try:
+        sp = otsu_split(p_agree, method=self.cfg.otsu)
+        flagged = noisy_mask(confidence_groups(p_agree, sp), self.cfg.noisy_groups)
+        est = float(flagged.mean())
+        f1 = detection_scores(flagged, self.is_noisy)["f1"] if self.is_noisy is not None else None
+    except BkdError:
+        est, f1 = float("nan"), None
+    f1_eval = f1                              # the other pass's split, for comparing the two (scoring only)
+    if self.cfg.agreement_pass == "train" and self.is_noisy is not None:
+        try:
+            sp = otsu_split(p_eval, method=self.cfg.otsu)
+            f1_eval = detection_scores(noisy_mask(confidence_groups(p_eval, sp), self.cfg.noisy_groups), self.is_noisy)["f1"]
+        except BkdError: f1_eval = None
+    test = self.predict(self.x_test)
+    rec = EpochRecord(epoch=e + 1, lr=lr, loss_ce=ce, loss_blind=bl, student_confidence=m,
+                      student_confidence_train=conf_train, student_confidence_eval=conf_eval,
+                      val_accuracy=accuracy(val, self.y_val), test_accuracy=accuracy(test["agreement"], self.y_test),
+                      test_accuracy_teacher=accuracy(test["teacher"], self.y_test),
+                      test_accuracy_student=accuracy(test["student"], self.y_test),
+                      otsu_noise_estimate=est, otsu_f1=f1, weighted_loss=weighted, seconds=time.time() - t0,
+                      otsu_f1_eval=f1_eval, clipped_steps=self.clipped_steps)
+    found = self.tipping.update(getattr(rec, SIGNALS[self.cfg.tipping_signal]))   # m_e for the paper's signal
+    if self.tipping.fallback_epoch == e:    # the best answer so far should no tipping point come (peak of m_e)
+        self.p_agree_peak, self.p_full_peak = (e, p_agree), full
+    if found is not None: self._on_tipping(found)
+    score = rec.val_accuracy if len(self.val_idx) else -float(e)   # without validation: the last epoch wins
+    if self.best is None or score > self.best["score"]:
+        self.best = dict(score=score, epoch=e + 1, test_accuracy=rec.test_accuracy,
+                         teacher={k: v.detach().cpu().clone() for k, v in self.teacher.state_dict().items()},
+                         student={k: v.detach().cpu().clone() for k, v in self.student.state_dict().items()})
+    self.history.append(rec)
+    self.epoch += 1
+    return rec
+
+# %% ../nbs/08_train.ipynb #ee38e7b2
+@patch
+def state_dict(self: Trainer) -> dict:
+    "Everything needed to continue exactly where this epoch ended (tensors and plain Python only)."
+    T = lambda a: None if a is None else torch.from_numpy(np.ascontiguousarray(a))
+    np_state = np.random.get_state()
+    return dict(
+        config=self.cfg.to_dict(), epoch=self.epoch,
+        teacher=self.teacher.state_dict(), student=self.student.state_dict(),
+        optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
+        rng=dict(generator=self.gen.get_state(), torch=torch.get_rng_state(),
+                 cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                 python=random.getstate(), numpy=[np_state[0], T(np_state[1]), *np_state[2:]]),
+        tipping=self.tipping.state_dict(),
+        p_agree_recent={k: T(v) for k, v in self.p_agree_recent.items()},
+        p_agree_peak=None if self.p_agree_peak is None else [self.p_agree_peak[0], T(self.p_agree_peak[1])],
+        tipping_p_agree=T(self._tipping_p_agree),
+        p_full_recent={k: T(v) for k, v in self.p_full_recent.items()},
+        p_full_peak=T(self.p_full_peak), tipping_p_full=T(self._tipping_p_full),
+        split=None if self.split is None else self.split.to_dict(),
+        history=[asdict(r) for r in self.history], best=self.best)
+
+@patch
+def load_state_dict(self: Trainer, st: dict, # what `state_dict` returned
+                   ) -> None:
+    "Restore a `state_dict()` taken from a trainer with the same configuration."
+    N = lambda t: None if t is None else t.numpy()
+    self.epoch = st["epoch"]
+    self.teacher.load_state_dict(st["teacher"]); self.student.load_state_dict(st["student"])
+    self.optimizer.load_state_dict(st["optimizer"]); self.scheduler.load_state_dict(st["scheduler"])
+    r = st["rng"]
+    self.gen.set_state(r["generator"]); torch.set_rng_state(r["torch"])
+    if r["cuda"]: torch.cuda.set_rng_state_all(r["cuda"])
+    random.setstate(tuple(tuple(x) if isinstance(x, list) else x for x in r["python"]))
+    np.random.set_state((r["numpy"][0], N(r["numpy"][1]), *r["numpy"][2:]))
+    self.tipping = detector_from_state_dict(st["tipping"])
+    self.p_agree_recent = {int(k): N(v) for k, v in st["p_agree_recent"].items()}
+    self.p_agree_peak = None if st["p_agree_peak"] is None else (st["p_agree_peak"][0], N(st["p_agree_peak"][1]))
+    self.history = [EpochRecord(**r) for r in st["history"]]
+    self.p_full_recent = {int(k): N(v) for k, v in st.get("p_full_recent", {}).items()}   # absent in older checkpoints
+    self.p_full_peak, self._tipping_p_full = N(st.get("p_full_peak")), N(st.get("tipping_p_full"))
+    self.best = st["best"]
+    if st["split"] is not None:
+        self.split = OtsuSplit(**st["split"])
+        p = N(st["tipping_p_agree"])
         self.groups = confidence_groups(p, self.split)
         self.alpha = torch.from_numpy(group_alphas(self.groups, self.cfg.alphas)).to(self.device)
-        self._tipping_p_agree = p                 # kept: the rolling buffer forgets it
-        self._tipping_p_full = self.p_full_recent.get(i)
+        self._tipping_p_agree = p
 
-    def run_epoch(self, progress: bool = False) -> EpochRecord:
-        "Train one epoch, score and evaluate, feed the tipping signal to its detector; returns the epoch's record."
-        t0 = time.time()
-        lr = self.optimizer.param_groups[0]["lr"]
-        weighted = self.alpha is not None
-        ce, bl, conf_train = self.train_epoch(progress)
-        t, s = self.logits(self.x_train)
-        p_eval = p_agree = _to_np(agreement(t, s).gather(1, self.y_train.view(-1, 1)).squeeze(1))
-        if self.cfg.agreement_pass == "train":     # the training pass's values; the eval pass's for unseen samples
-            p_train = _to_np(self.p_agree_train)
-            p_agree = np.where(np.isnan(p_train), p_agree, p_train)
-        if len(self.val_idx):
-            tv, sv = self.logits(self.x_val); av = agreement(tv, sv)
-            val = _to_np(av.argmax(1))
-            p_val = _to_np(av.gather(1, torch.from_numpy(self.y_val).to(self.device).view(-1, 1)).squeeze(1))
-        else: val, p_val = np.array([]), np.zeros(0, np.float32)
-        full = np.full(self.n_all, np.nan, np.float32); full[self.train_idx] = p_eval; full[self.val_idx] = p_val
-        conf_eval = float(s.softmax(1).amax(1).mean())
-        pa, ca = agreement(t, s).max(1)
-        self.last_agreement = (_to_np(ca).astype(np.int64), _to_np(pa.float()))
-        if not (np.isfinite(p_agree).all() and math.isfinite(conf_eval) and math.isfinite(conf_train)):
-            raise BkdError(f"non-finite agreement or confidence after epoch {self.epoch + 1}: the networks diverged and "
-                           f"training stopped (try a lower --lr; the checkpoint of the previous epoch is kept)")
-        m = conf_train if self.cfg.confidence == "train" else conf_eval
-        e = self.epoch
-        self.p_agree_recent[e] = p_agree
-        # keep every epoch a tipping point can still be revealed for: tipping.delay back (the paper's rule: window+1;
-        # the patience signals: P), and under the authors' rule every epoch until their 6-value guard has passed
-        keep = max(self.tipping.delay + 1, self.cfg.tipping_window + 2, AUTHORS_MIN_VALUES)
-        self.p_agree_recent = {k: v for k, v in self.p_agree_recent.items() if k > e - keep}
-        self.p_full_recent[e] = full
-        self.p_full_recent = {k: v for k, v in self.p_full_recent.items() if k > e - keep}
-        # what Otsu would detect at this epoch (no effect on training)
-        try:
-            sp = otsu_split(p_agree, method=self.cfg.otsu)
-            flagged = noisy_mask(confidence_groups(p_agree, sp), self.cfg.noisy_groups)
-            est = float(flagged.mean())
-            f1 = detection_scores(flagged, self.is_noisy)["f1"] if self.is_noisy is not None else None
-        except BkdError:
-            est, f1 = float("nan"), None
-        f1_eval = f1                              # the other pass's split, for comparing the two (scoring only)
-        if self.cfg.agreement_pass == "train" and self.is_noisy is not None:
-            try:
-                sp = otsu_split(p_eval, method=self.cfg.otsu)
-                f1_eval = detection_scores(noisy_mask(confidence_groups(p_eval, sp), self.cfg.noisy_groups), self.is_noisy)["f1"]
-            except BkdError: f1_eval = None
-        test = self.predict(self.x_test)
-        rec = EpochRecord(epoch=e + 1, lr=lr, loss_ce=ce, loss_blind=bl, student_confidence=m,
-                          student_confidence_train=conf_train, student_confidence_eval=conf_eval,
-                          val_accuracy=accuracy(val, self.y_val), test_accuracy=accuracy(test["agreement"], self.y_test),
-                          test_accuracy_teacher=accuracy(test["teacher"], self.y_test),
-                          test_accuracy_student=accuracy(test["student"], self.y_test),
-                          otsu_noise_estimate=est, otsu_f1=f1, weighted_loss=weighted, seconds=time.time() - t0,
-                          otsu_f1_eval=f1_eval, clipped_steps=self.clipped_steps)
-        found = self.tipping.update(getattr(rec, SIGNALS[self.cfg.tipping_signal]))   # m_e for the paper's signal
-        if self.tipping.fallback_epoch == e:    # the best answer so far should no tipping point come (peak of m_e)
-            self.p_agree_peak, self.p_full_peak = (e, p_agree), full
-        if found is not None: self._on_tipping(found)
-        score = rec.val_accuracy if len(self.val_idx) else -float(e)   # without validation: the last epoch wins
-        if self.best is None or score > self.best["score"]:
-            self.best = dict(score=score, epoch=e + 1, test_accuracy=rec.test_accuracy,
-                             teacher={k: v.detach().cpu().clone() for k, v in self.teacher.state_dict().items()},
-                             student={k: v.detach().cpu().clone() for k, v in self.student.state_dict().items()})
-        self.history.append(rec)
-        self.epoch += 1
-        return rec
+# %% ../nbs/08_train.ipynb #87b6d051
+@patch
+def detection(self: Trainer) -> dict:
+    """Groups, flags and p_agree of the training split at the tipping epoch (if none was found: at the detector's
+    fallback epoch, for the paper's signal the peak of m_e)."""
+    if self.tipping.found:
+        epoch, split, groups = self.tipping.epoch, self.split, self.groups
+        p = self._tipping_p_agree
+    else:
+        if self.p_agree_peak is None: raise BkdError("no epoch has been trained yet")
+        epoch, p = self.p_agree_peak
+        split = otsu_split(p, method=self.cfg.otsu); groups = confidence_groups(p, split)
+    flagged = noisy_mask(groups, self.cfg.noisy_groups)
+    out = dict(tipping_found=self.tipping.found, epoch=epoch + 1, split=split, groups=groups, flagged=flagged,
+               p_agree=p, noise_rate_estimate=float(flagged.mean()))
+    if self.is_noisy is not None: out["scores"] = detection_scores(flagged, self.is_noisy)
+    return out
 
-    # ---- checkpoint state -------------------------------------------------------------------------------------
-    def state_dict(self) -> dict:
-        "Everything needed to continue exactly where this epoch ended (tensors and plain Python only)."
-        T = lambda a: None if a is None else torch.from_numpy(np.ascontiguousarray(a))
-        np_state = np.random.get_state()
-        return dict(
-            config=self.cfg.to_dict(), epoch=self.epoch,
-            teacher=self.teacher.state_dict(), student=self.student.state_dict(),
-            optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
-            rng=dict(generator=self.gen.get_state(), torch=torch.get_rng_state(),
-                     cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                     python=random.getstate(), numpy=[np_state[0], T(np_state[1]), *np_state[2:]]),
-            tipping=self.tipping.state_dict(),
-            p_agree_recent={k: T(v) for k, v in self.p_agree_recent.items()},
-            p_agree_peak=None if self.p_agree_peak is None else [self.p_agree_peak[0], T(self.p_agree_peak[1])],
-            tipping_p_agree=T(self._tipping_p_agree),
-            p_full_recent={k: T(v) for k, v in self.p_full_recent.items()},
-            p_full_peak=T(self.p_full_peak), tipping_p_full=T(self._tipping_p_full),
-            split=None if self.split is None else self.split.to_dict(),
-            history=[asdict(r) for r in self.history], best=self.best)
-
-    def load_state_dict(self, st: dict) -> None:
-        "Restore a `state_dict()` taken from a trainer with the same configuration."
-        N = lambda t: None if t is None else t.numpy()
-        self.epoch = st["epoch"]
-        self.teacher.load_state_dict(st["teacher"]); self.student.load_state_dict(st["student"])
-        self.optimizer.load_state_dict(st["optimizer"]); self.scheduler.load_state_dict(st["scheduler"])
-        r = st["rng"]
-        self.gen.set_state(r["generator"]); torch.set_rng_state(r["torch"])
-        if r["cuda"]: torch.cuda.set_rng_state_all(r["cuda"])
-        random.setstate(tuple(tuple(x) if isinstance(x, list) else x for x in r["python"]))
-        np.random.set_state((r["numpy"][0], N(r["numpy"][1]), *r["numpy"][2:]))
-        self.tipping = detector_from_state_dict(st["tipping"])
-        self.p_agree_recent = {int(k): N(v) for k, v in st["p_agree_recent"].items()}
-        self.p_agree_peak = None if st["p_agree_peak"] is None else (st["p_agree_peak"][0], N(st["p_agree_peak"][1]))
-        self.history = [EpochRecord(**r) for r in st["history"]]
-        self.p_full_recent = {int(k): N(v) for k, v in st.get("p_full_recent", {}).items()}   # absent in older checkpoints
-        self.p_full_peak, self._tipping_p_full = N(st.get("p_full_peak")), N(st.get("tipping_p_full"))
-        self.best = st["best"]
-        if st["split"] is not None:
-            self.split = OtsuSplit(**st["split"])
-            p = N(st["tipping_p_agree"])
-            self.groups = confidence_groups(p, self.split)
-            self.alpha = torch.from_numpy(group_alphas(self.groups, self.cfg.alphas)).to(self.device)
-            self._tipping_p_agree = p
-
-    # ---- results ----------------------------------------------------------------------------------------------
-    def detection(self) -> dict:
-        """Groups, flags and p_agree of the training split at the tipping epoch (if none was found: at the detector's
-        fallback epoch, for the paper's signal the peak of m_e)."""
-        if self.tipping.found:
-            epoch, split, groups = self.tipping.epoch, self.split, self.groups
-            p = self._tipping_p_agree
-        else:
-            if self.p_agree_peak is None: raise BkdError("no epoch has been trained yet")
-            epoch, p = self.p_agree_peak
-            split = otsu_split(p, method=self.cfg.otsu); groups = confidence_groups(p, split)
-        flagged = noisy_mask(groups, self.cfg.noisy_groups)
-        out = dict(tipping_found=self.tipping.found, epoch=epoch + 1, split=split, groups=groups, flagged=flagged,
-                   p_agree=p, noise_rate_estimate=float(flagged.mean()))
-        if self.is_noisy is not None: out["scores"] = detection_scores(flagged, self.is_noisy)
-        return out
-
-    def detection_full(self) -> dict | None:
-        """The authors' detection file: one flag per training image (both splits, original order) from the eval pass
-        at the tipping epoch (else the peak of m_e), split by its own Otsu; scored on every scored image. None when
-        the run's checkpoint predates these values."""
-        if self.tipping.found: epoch, p = self.tipping.epoch, self._tipping_p_full
-        elif self.p_agree_peak is None: raise BkdError("no epoch has been trained yet")
-        else: epoch, p = self.p_agree_peak[0], self.p_full_peak
-        if p is None: return None
-        seen = ~np.isnan(p)
-        split = otsu_split(p[seen], method=self.cfg.otsu)
-        flagged = np.zeros(len(p), bool)
-        flagged[seen] = noisy_mask(confidence_groups(p[seen], split), self.cfg.noisy_groups)
-        out = dict(epoch=epoch + 1, split=split, flagged=flagged, p_agree=p, n_scored=int(seen.sum()),
-                   noise_rate_estimate=float(flagged[seen].mean()))
-        if self.data.y_clean is not None:
-            out["scores"] = detection_scores(flagged[seen], (np.asarray(self.data.y_noisy) != np.asarray(self.data.y_clean))[seen])
-        return out
+@patch
+def detection_full(self: Trainer) -> dict | None:
+    """The authors' detection file: one flag per training image (both splits, original order) from the eval pass
+    at the tipping epoch (else the peak of m_e), split by its own Otsu; scored on every scored image. None when
+    the run's checkpoint predates these values."""
+    if self.tipping.found: epoch, p = self.tipping.epoch, self._tipping_p_full
+    elif self.p_agree_peak is None: raise BkdError("no epoch has been trained yet")
+    else: epoch, p = self.p_agree_peak[0], self.p_full_peak
+    if p is None: return None
+    seen = ~np.isnan(p)
+    split = otsu_split(p[seen], method=self.cfg.otsu)
+    flagged = np.zeros(len(p), bool)
+    flagged[seen] = noisy_mask(confidence_groups(p[seen], split), self.cfg.noisy_groups)
+    out = dict(epoch=epoch + 1, split=split, flagged=flagged, p_agree=p, n_scored=int(seen.sum()),
+               noise_rate_estimate=float(flagged[seen].mean()))
+    if self.data.y_clean is not None:
+        out["scores"] = detection_scores(flagged[seen], (np.asarray(self.data.y_noisy) != np.asarray(self.data.y_clean))[seen])
+    return out
