@@ -51,6 +51,7 @@ def _shared(g, *flags: str) -> None:
     }
     for f in flags: g.add_argument(f, **opts[f])
 
+# %% ../nbs/11_cli.ipynb #eae2b0cb
 def _add_train_args(p: argparse.ArgumentParser) -> None:
     d = TrainConfig()
     g = p.add_argument_group("data")
@@ -119,6 +120,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--overwrite", action="store_true", help="discard a previous run in --out")
     _shared(g, "--quiet")
 
+# %% ../nbs/11_cli.ipynb #fe070e51
 def _add_detect_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--data-root", help="an image folder or .tar/.tar.gz: <class>/<image> (the folder "
@@ -152,6 +154,7 @@ def _add_detect_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--open", action="store_true", help="open the gallery in the web browser when done")
     _shared(g, "--quiet")
 
+# %% ../nbs/11_cli.ipynb #5701919d
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bkd", description="Blind Knowledge Distillation: find wrong labels and train a robust classifier.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -168,12 +171,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/11_cli.ipynb #319d108d
-def config_from_args(a) -> TrainConfig:
+def config_from_args(a, # the parsed options of `bkd train`
+                    ) -> TrainConfig:
     "The `TrainConfig` of parsed `bkd train` options: every field that is an option of the same name (the rest stay default)."
     given = vars(a)
     return TrainConfig(**{f.name: given[f.name] for f in fields(TrainConfig) if f.name in given})
 
-def format_summary(s: dict, out) -> str:
+# %% ../nbs/11_cli.ipynb #1a8febd4
+def format_summary(s: dict, # the run's summary (`summary.json`)
+                   out, # the run folder
+                  ) -> str:
     "The lines `bkd train` prints at the end."
     lines = []
     if s["tipping_found"]:
@@ -201,6 +208,7 @@ def format_summary(s: dict, out) -> str:
     lines.append(f"time: {s['seconds']:.0f} s on {s['device']}; results in {out}")
     return "\n".join(lines)
 
+# %% ../nbs/11_cli.ipynb #0cd2a749
 def _detect_features(a) -> str | None:
     "The `TrainConfig.features` of `bkd detect`: None (pixels), a front end's name, or GIVEN_FEATURES for a file."
     from bkd.train import GIVEN_FEATURES
@@ -228,11 +236,13 @@ def format_detect_summary(s: dict, out) -> str:
     else: lines.append(f"gallery: {(out / 'label_issues.html').as_uri()}  (grid: {out / 'label_issues.png'})")
     return "\n".join(lines)
 
+# %% ../nbs/11_cli.ipynb #d2b31a9e
 def _at_least(*checks) -> None:
     for flag, value, low in checks:
         if value is not None and value < low: raise BkdError(f"{flag} must be at least {low}, got {value}")
 
-def check_args(a) -> TrainConfig:
+def check_args(a, # the parsed options of `bkd train` or `bkd detect`
+              ) -> TrainConfig:
     """Every option, then every output folder, checked before any data is read or any work done; returns the resolved
     configuration. A mistake is one `BkdError` naming the option."""
     from pathlib import Path
@@ -277,6 +287,7 @@ def check_args(a) -> TrainConfig:
         _check_writable(Path(a.out).expanduser(), "--out")
     return cfg
 
+# %% ../nbs/11_cli.ipynb #f7125e88
 CLI_WORDS = {"skip_bad_images=True": "--skip-bad-images", "image_size=N": "--image-size N", "image_size": "--image-size",
              "data_root": "--data-root", "labels=": "--labels", "batch_size": "--batch-size"}
 
@@ -287,12 +298,14 @@ def cli_words(msg: str) -> str:
         msg = re.sub(r"(?<![\w./-])" + re.escape(py) + (r"(?![\w./-])" if py[-1].isalnum() else ""), CLI_WORDS[py], msg)
     return msg
 
+# %% ../nbs/11_cli.ipynb #ff83042e
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     "bkd's own warnings as one `bkd: warning:` line; every other warning as Python shows it."
     if issubclass(category, BkdWarning): print(f"bkd: warning: {message}", file=sys.stderr)
     else: warnings._showwarning_orig(message, category, filename, lineno, file, line)
 
-def main(argv=None) -> int:
+def main(argv=None, # the arguments (default: the command line's)
+        ) -> int:
     "Entry point of the `bkd` console script; returns the exit status."
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning

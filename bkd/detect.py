@@ -44,7 +44,13 @@ def _as_uint8_images(images) -> torch.Tensor:
         return (x * 255).round().to(torch.uint8).contiguous()
     raise BkdError(f"images must be uint8 (0..255) or float (0..1), got {x.dtype}")
 
-def images_dataset(images, labels, classes=None, hflip: bool = True, y_clean=None, name: str = "images") -> NoisyDataset:
+def images_dataset(images, # (N, C, H, W) or (N, H, W) images: uint8 0..255 or float 0..1
+                   labels, # one integer class id per image: the given (possibly wrong) labels
+                   classes=None, # the class names (default: the ids as text)
+                   hflip: bool = True, # train with horizontal flips (False for images whose side matters)
+                   y_clean=None, # the true labels, when known: only for scoring
+                   name: str = "images", # the dataset's name in reports
+                  ) -> NoisyDataset:
     "Images and their given labels as a `NoisyDataset` without a test set (`y_clean`: the truth, only for scoring)."
     x = _as_uint8_images(images)
     y = np.asarray(labels)
@@ -107,6 +113,7 @@ class LabelIssues:
         df["group"] = self.groups.astype(int); df["is_label_issue"] = self.is_label_issue
         return df.iloc[self.ranked()].reset_index(drop=True)
 
+# %% ../nbs/14_detect.ipynb #bd564868
 MIN_BATCH = 16
 
 def fit_batch_size(n: int,                # number of training images
@@ -120,6 +127,7 @@ def fit_batch_size(n: int,                # number of training images
     if n < min_batch: raise BkdError(f"{n} images are too few to train on: at least {min_batch} are needed")
     return max(min_batch, 1 << max((n // min_steps).bit_length() - 1, 0))
 
+# %% ../nbs/14_detect.ipynb #a01eba09
 def detect_config(**kw) -> TrainConfig:
     """`TrainConfig` for detection: every image trains (`val_fraction=0`); `kw` overrides any field. The agreement is
     taken from the eval pass (`agreement_pass="eval"`), the pass the suggested labels come from, so that each
@@ -127,8 +135,12 @@ def detect_config(**kw) -> TrainConfig:
     kw.setdefault("dataset", "folder"); kw.setdefault("noise", "given"); kw.setdefault("agreement_pass", "eval")
     return TrainConfig(**{**kw, "val_fraction": 0.0})
 
-def detect(data: NoisyDataset, cfg: TrainConfig | None = None, stop_at_detection: bool = True,
-           progress: bool = True, log=print) -> LabelIssues:
+def detect(data: NoisyDataset, # the images (or features) and their given labels, e.g. from `images_dataset`
+           cfg: TrainConfig | None = None, # the settings (default: `detect_config()`)
+           stop_at_detection: bool = True, # stop training at the tipping point (False: train every epoch)
+           progress: bool = True, # a progress bar over the epochs
+           log=print, # where notices go (e.g. a changed batch size)
+          ) -> LabelIssues:
     """Train BKD on every image of `data` and report, per image, how likely its label is wrong (see `LabelIssues`).
     A batch size larger than the data is replaced by one that fits (`fit_batch_size`), and `log` says so."""
     cfg = (cfg or detect_config()).resolve()
@@ -163,8 +175,15 @@ def detect(data: NoisyDataset, cfg: TrainConfig | None = None, stop_at_detection
 # %% ../nbs/14_detect.ipynb #ada9a5b4
 RANKED_BY = ("agreement",)
 
-def find_label_issues(images, labels, *, classes=None, return_indices_ranked_by: str | None = None,
-                      hflip: bool = True, progress: bool = False, **config):
+def find_label_issues(images, # (N, C, H, W) or (N, H, W) images: uint8 0..255 or float 0..1
+                      labels, # one integer class id per image
+                      *,
+                      classes=None, # the class names (default: the ids as text)
+                      return_indices_ranked_by: str | None = None, # None: a boolean mask; 'agreement': ranked indices
+                      hflip: bool = True, # train with horizontal flips
+                      progress: bool = False, # a progress bar over the epochs
+                      **config, # `TrainConfig` fields: epochs, arch, batch_size, lr, seed, device, ...
+                     ):
     """Boolean mask of the labels BKD flags as wrong or, with `return_indices_ranked_by='agreement'`, the indices of
     the flagged images, most suspicious (lowest agreement of the given label) first, as cleanlab does.
     `config` sets `TrainConfig` fields (epochs, arch, batch_size, lr, seed, device, ...)."""
@@ -223,7 +242,13 @@ def gallery_html(x: torch.Tensor,            # the images, (N, C, H, W) uint8
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title></head>\n'
             f'<body style="font-family:sans-serif;margin:1em"><h1>{html.escape(title)}</h1>\n{body}\n</body></html>\n')
 
-def plot_label_issues(x: torch.Tensor, issues: LabelIssues, n: int = 25, ncols: int = 5, ranked: bool = False):
+# %% ../nbs/14_detect.ipynb #a3cb3a77
+def plot_label_issues(x: torch.Tensor, # the images, (N, C, H, W) uint8
+                      issues: LabelIssues, # what `detect` found
+                      n: int = 25, # how many images to show
+                      ncols: int = 5, # images per row
+                      ranked: bool = False, # the most suspicious images whether flagged or not (flagged ones starred)
+                     ):
     """A matplotlib grid of the `n` most suspicious flagged images (`ranked`: of all images, the flagged ones marked
     with a `*`), titled given -> suggested and `p_agree`."""
     import matplotlib.pyplot as plt
@@ -242,9 +267,11 @@ def plot_label_issues(x: torch.Tensor, issues: LabelIssues, n: int = 25, ncols: 
     fig.tight_layout()
     return fig
 
+# %% ../nbs/14_detect.ipynb #8b19367b
 def write_report(issues: LabelIssues,
                  x,                          # the images (N, C, H, W) uint8, anything that gives x[i]; None: no gallery
-                 out, paths=None,
+                 out,                        # the report folder (created)
+                 paths=None,                 # a name per image for the CSV and the gallery (default: its index)
                  top: int = 100,             # images in the gallery
                  grid: int = 25,             # images in the PNG grid
                  extra: dict | None = None,  # more entries for summary.json
@@ -276,9 +303,21 @@ def write_report(issues: LabelIssues,
     return summary
 
 # %% ../nbs/14_detect.ipynb #2b7632d6
-def detect_folder(data_root, out, labels=None, classes=None, image_size: int | None = 32, skip_bad_images: bool = False,
-                  cfg: TrainConfig | None = None, hflip: bool = True, top: int = 100, grid: int = 25, cache_dir=None,
-                  progress: bool = True, log=print, ranked: bool = False) -> dict:
+def detect_folder(data_root, # class folders, or images with a `labels` CSV; a folder or a tar archive
+                  out, # the report folder
+                  labels=None, # a CSV of path,label rows (default: the class folders are the labels)
+                  classes=None, # the class names in order (default: sorted folder names or CSV labels)
+                  image_size: int | None = 32, # images are resized to this square size (None: keep; all must match)
+                  skip_bad_images: bool = False, # leave unreadable images out (listed) instead of stopping
+                  cfg: TrainConfig | None = None, # the settings (default: `detect_config()`)
+                  hflip: bool = True, # train with horizontal flips
+                  top: int = 100, # images in the gallery
+                  grid: int = 25, # images in the PNG grid
+                  cache_dir=None, # where decoded images are cached (default: the user's cache folder)
+                  progress: bool = True, # progress bars
+                  log=print, # where notices go
+                  ranked: bool = False, # gallery and grid show the most suspicious images, flagged or not
+                 ) -> dict:
     """Find the label issues of the images in `data_root` (class folders, or a `labels` CSV) and write the report to
     `out`. The settings and the report folder are checked before any image is read."""
     from bkd.run import _check_writable

@@ -51,7 +51,7 @@ def _check_writable(out: Path, what: str = "--out") -> None:
         raise BkdError(f"{what} {out}: {parent} is not writable ({_os_error(e)})" if parent == out else
                        f"{what} {out} cannot be created in {parent} ({_os_error(e)})") from None
 
-
+# %% ../nbs/10_run.ipynb #18b0af9a
 def _read_checkpoint(path, config: dict | None = None) -> tuple[dict | None, str | None]:
     "`(state, None)` for a usable checkpoint, else `(None, what is wrong with it)`."
     try:
@@ -69,13 +69,16 @@ def _read_checkpoint(path, config: dict | None = None) -> tuple[dict | None, str
         return None, f"{path} belongs to a different configuration than the run folder's config.json"
     return st, None
 
-def load_checkpoint(path, config: dict | None = None) -> dict:
+def load_checkpoint(path, # a checkpoint file (`checkpoint.pt` of a run folder)
+                    config: dict | None = None, # the run's configuration (`TrainConfig.to_dict()`): the checkpoint must match it
+                   ) -> dict:
     """Load a checkpoint safely (`weights_only=True`); a damaged file, or one written for another configuration than
     `config`, is a `BkdError`."""
     st, why = _read_checkpoint(path, config)
     if why: raise BkdError(f"checkpoint {why}: delete it to restart the run, or pass --overwrite")
     return st
 
+# %% ../nbs/10_run.ipynb #5f543cc0
 def _resume_state(out: Path, cfg: TrainConfig, log=print) -> dict | None:
     "The newest usable checkpoint in `out` (falling back to the previous one, with a warning), or None if there is none."
     problems = []
@@ -122,7 +125,12 @@ def _full(n: int, idx, values, fill, dtype):
     a = np.full(n, fill, dtype=dtype); a[idx] = values
     return a
 
-def write_results(trainer: Trainer, data, out: Path, figures: Path, seconds: float) -> dict:
+def write_results(trainer: Trainer, # a trained trainer (its detection and history are written)
+                  data, # the run's `NoisyDataset`
+                  out: Path, # the run folder
+                  figures: Path, # where the figures go
+                  seconds: float, # the run's training time, recorded in the summary
+                 ) -> dict:
     "Write arrays, figures and `summary.json` (last) for a finished run; returns the summary."
     from bkd.plots import plot_dynamics, plot_agreement_histogram, save_figure   # matplotlib only when needed
     det = trainer.detection()
@@ -188,8 +196,16 @@ def _save_epoch(trainer: Trainer, out: Path, elapsed: float) -> None:
         raise BkdError(f"cannot write {out / 'metrics.jsonl'} ({_os_error(err)}); the checkpoint of epoch {e} is "
                        "saved: make room and run the same command again to resume") from None
 
-def run(cfg: TrainConfig, out, figures=None, overwrite: bool = False, progress: bool = True, log=print,
-        cache_dir=None, stop_after: int | None = None) -> dict:
+# %% ../nbs/10_run.ipynb #e9f1ba56
+def run(cfg: TrainConfig, # the run's settings
+        out, # the run folder: created, or resumed when it holds a checkpoint of the same configuration
+        figures=None, # where the figures go (default: OUT/figures)
+        overwrite: bool = False, # start afresh in a folder that holds another run
+        progress: bool = True, # progress bars
+        log=print, # where notices go
+        cache_dir=None, # where decoded images and features are cached (default: the user's cache folder)
+        stop_after: int | None = None, # stop after this many epochs in total, resumable later (None: train to the end)
+       ) -> dict:
     "Train BKD as `cfg` says, writing the run folder `out` (resumes an interrupted run). Returns the summary."
     out = Path(out).expanduser()
     figures = Path(figures).expanduser() if figures is not None else out / "figures"
