@@ -180,6 +180,7 @@ def plot_dynamics_grid(experiments, # `Experiment`s, one row each
     if title: fig.suptitle(title)
     return fig
 
+# %% ../nbs/09_plots.ipynb #0185cc6f
 def plot_f1_per_epoch(experiments, # `Experiment`s, one panel each
                       title: str = "", # the figure's title
                      ):

@@ -49,6 +49,7 @@ def detection_table(experiments, # `Experiment`s: every label set and seed
                              noise_true=float(e.is_noisy.mean())))
     return pd.DataFrame(rows).astype({"epoch": "Int64"})
 
+# %% ../nbs/15a_reports.ipynb #febb323e
 def accuracy_table(experiments, # `Experiment`s: every label set and seed
                   ) -> pd.DataFrame:
     """Clean test accuracy of BKD (agreement prediction) and plain CE: `test_acc_last` at the last epoch (what the
@@ -80,6 +81,7 @@ def tipping_table(experiments, # `Experiment`s: every label set and seed
                          epochs=len(e.bkd_history)))
     return pd.DataFrame(rows)
 
+# %% ../nbs/15a_reports.ipynb #3d046ef5
 def mean_std(df: pd.DataFrame, # a table with one row per seed (a `seed` column)
              by=("dataset", "noise", "method"), # the columns that name a group (those present are used)
              digits: int = 3, # unused: the numbers keep full precision (`pm` rounds for reading)
