@@ -192,6 +192,7 @@ def _np_load(path: Path, what: str):
     except (OSError, EOFError, zipfile.BadZipFile) as e:
         raise BkdError(f"{what} {path} is not a readable .npy/.npz file ({e})") from None
 
+# %% ../nbs/17_embeddings.ipynb #1cfe3d68
 def load_features(path, # a .npy file (one N x D array) or .npz (one array, or the one called `key`)
                   key: str | None = None, # the array's name in a .npz holding several
                  ) -> np.ndarray:
@@ -220,6 +221,7 @@ def load_features(path, # a .npy file (one N x D array) or .npz (one array, or t
                                f"{_PICKLE_HINT}") from None
     return check_features(a, f"--features {path.name}")
 
+# %% ../nbs/17_embeddings.ipynb #75a5a16c
 def load_labels(path, # a CSV (a label column and an optional id or path column) or a .npy of integer class ids
                ) -> tuple[np.ndarray, list | None, str]:
     """`(labels, ids, id_column)` from `path`. A CSV with a header names its columns: `label`, and optionally `id` or
@@ -266,8 +268,15 @@ class PathImages:
     def __getitem__(self, i) -> torch.Tensor:
         return torch.from_numpy(_pixels(self.file(int(i)).read_bytes(), self.image_size).copy()).permute(2, 0, 1)
 
-def report_images(issues: LabelIssues, paths, root, image_size: int = 32, top: int = 100, grid: int = 25,
-                  ranked: bool = False, log=print):
+def report_images(issues: LabelIssues, # what `detect` found
+                  paths, # a picture path per row (relative to `root`), or None
+                  root, # where the paths are
+                  image_size: int = 32, # thumbnails are this square size
+                  top: int = 100, # images in the gallery
+                  grid: int = 25, # images in the PNG grid
+                  ranked: bool = False, # the most suspicious images whether flagged or not
+                  log=print, # says why there is no gallery, when there is none
+                 ):
     """`PathImages` for the gallery when every picture it shows (the `top`/`grid` most suspicious) is readable;
     otherwise None, and `log` says why (the report is then the CSV and the summary)."""
     if paths is None or root is None: return None
@@ -280,6 +289,7 @@ def report_images(issues: LabelIssues, paths, root, image_size: int = 32, top: i
             return None
     return imgs
 
+# %% ../nbs/17_embeddings.ipynb #879cec12
 def detect_embeddings(features, # a .npy/.npz file of embeddings, N x D
                       labels, # a CSV (label, optional id or path column) or a .npy of integer ids, one per row
                       out, # the report folder
@@ -288,7 +298,12 @@ def detect_embeddings(features, # a .npy/.npz file of embeddings, N x D
                       data_root=None, # where the paths of the labels' `path` column are (default: the CSV's folder)
                       image_size: int = 32, # gallery thumbnails
                       cfg: TrainConfig | None = None, # default `detect_config(features=GIVEN_FEATURES)`
-                      top: int = 100, grid: int = 25, ranked: bool = False, progress: bool = True, log=print) -> dict:
+                      top: int = 100, # images in the gallery
+                      grid: int = 25, # images in the PNG grid
+                      ranked: bool = False, # gallery and grid show the most suspicious rows, flagged or not
+                      progress: bool = True, # a progress bar over the epochs
+                      log=print, # where notices go
+                     ) -> dict:
     """What `bkd detect --features FILE --labels FILE` runs: check the settings and the report folder, read and check
     the features and labels (every bad input is one `BkdError` and nothing is written), detect, and write the report:
     `label_issues.csv` with the ids, `summary.json`, and the gallery when the labels name readable pictures."""
@@ -309,10 +324,23 @@ def detect_embeddings(features, # a .npy/.npz file of embeddings, N x D
                         extra=dict(features=str(features), features_key=features_key, labels=str(labels),
                                    dim=int(a.shape[1]), front_end=data.front_end))
 
-def detect_folder_features(data_root, out, labels=None, classes=None, features: str = "kmeans",
-                           image_size: int | None = 32, skip_bad_images: bool = False, cfg: TrainConfig | None = None,
-                           top: int = 100, grid: int = 25, cache_dir=None, progress: bool = True, log=print,
-                           ranked: bool = False, **settings) -> dict:
+# %% ../nbs/17_embeddings.ipynb #aba718b9
+def detect_folder_features(data_root, # class folders, or images with a `labels` CSV; a folder or a tar archive
+                           out, # the report folder
+                           labels=None, # a CSV of path,label rows (default: the class folders are the labels)
+                           classes=None, # the class names in order (default: from the folders or the CSV)
+                           features: str = "kmeans", # the label-free front end (`bkd.features.FRONT_ENDS`)
+                           image_size: int | None = 32, # images are resized to this square size
+                           skip_bad_images: bool = False, # leave unreadable images out (listed) instead of stopping
+                           cfg: TrainConfig | None = None, # the settings (default: `detect_config(features=features)`)
+                           top: int = 100, # images in the gallery
+                           grid: int = 25, # images in the PNG grid
+                           cache_dir=None, # where decoded images and features are cached
+                           progress: bool = True, # progress bars
+                           log=print, # where notices go
+                           ranked: bool = False, # gallery and grid show the most suspicious images, flagged or not
+                           **settings, # the front end's settings (e.g. `KMeansSettings` fields)
+                          ) -> dict:
     """`bkd detect --features kmeans --data-root DIR`: the images of a folder (as `detect_folder`) through the
     label-free front end `features` (`bkd.features`, `settings` override its defaults), MLP heads, the report with
     the gallery of the pictures."""
