@@ -98,26 +98,33 @@ def _check_tar_end(path: Path) -> None:
 def _tar_members(path: Path, progress: bool, want):
     "Stream a tarball once: `(relative path, is_dir, bytes or None)` per visible folder and per file that `want`s reading."
     _check_tar_end(path)
-    visible = lambda rel: bool(rel) and not _hidden(rel.split('/'))
     try:
         with open(path, 'rb') as raw, tqdm.wrapattr(raw, 'read', total=path.stat().st_size, disable=not progress,
                                                      desc=f"decoding {path.name}", leave=False) as f, \
              tarfile.open(fileobj=f, mode='r|*') as tf:
             for m in tf:
                 rel = _norm_relpath(m.name)
-                if not visible(rel): continue
+                if not rel or _hidden(rel.split('/')): continue
                 if m.isdir(): yield rel, True, None
                 elif m.isfile() and want(rel): yield rel, False, tf.extractfile(m).read()
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
         raise BkdError(f"{path} is not a readable tar archive: it is truncated or corrupt ({e}); download or build "
                        f"it again") from None
 
+def _listing(path: Path) -> list[tuple[str, Path, bool]]:
+    "`(relative path, path, is_dir)` of all below the folder `path`, in path order; linked folders are followed, not cycles."
+    out = []
+    for root, dirs, files in os.walk(path, followlinks=True):
+        here, real = Path(root), os.path.realpath(root)
+        if any(os.path.realpath(a) == real for a in here.parents if a.is_relative_to(path)): dirs[:] = []; continue
+        out += [(here/d, True) for d in dirs] + [(here/f, False) for f in files if (here/f).is_file()]
+    return sorted((p.relative_to(path).as_posix(), p, is_dir) for p, is_dir in out)
+
 def _dir_members(path: Path, progress: bool, want):
     "The same walk over a folder: its visible subfolders, then the files that `want`s reading, in path order."
-    found = sorted((p.relative_to(path).as_posix(), p) for p in path.rglob('*'))
-    found = [(rel, p) for rel, p in found if not _hidden(rel.split('/'))]
-    yield from ((rel, True, None) for rel, p in found if p.is_dir())
-    files = [(rel, p) for rel, p in found if p.is_file() and want(rel)]
+    found = [(rel, p, is_dir) for rel, p, is_dir in _listing(path) if not _hidden(rel.split('/'))]
+    yield from ((rel, True, None) for rel, p, is_dir in found if is_dir)
+    files = [(rel, p) for rel, p, is_dir in found if not is_dir and want(rel)]
     for rel, p in tqdm(files, disable=not progress, desc=f"decoding {path.name}", unit='img', leave=False):
         try: yield rel, False, p.read_bytes()
         except OSError as e: raise BkdError(f"cannot read {p}: {e.strerror or e}") from None
@@ -147,9 +154,8 @@ def _cache_file(kind: str, path: Path, image_size, cache_dir, extra: bytes = b''
     "`<kind>-<key>.pt`, keyed by the source (an archive's sha256, a folder's files, sizes and times), size and `extra`."
     h = hashlib.sha256(f"{_CACHE_VERSION}|{kind}|{image_size}|".encode())
     if path.is_dir():
-        for f in sorted(p for p in path.rglob('*') if p.is_file()):
-            st = f.stat()
-            h.update(f"{f.relative_to(path).as_posix()}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+        for rel, f, is_dir in _listing(path):
+            if not is_dir: st = f.stat(); h.update(f"{rel}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
     else: h.update(sha256sum(path).encode())
     h.update(extra)
     return Path(cache_dir or default_cache_dir()).expanduser()/f"{kind}-{h.hexdigest()[:32]}.pt"
@@ -228,7 +234,7 @@ def _folder_layout(good: dict, bad: dict, dirs: set, path: Path):
         if prefix is None: prefix = pre
         elif pre != prefix:
             raise BkdError(f"{path} holds more than one train/test tree ({'/'.join(prefix) or '.'} and "
-                           f"{'/'.join(pre) or '.'}): keep one dataset per archive")
+                           f"{'/'.join(pre) or '.'}): keep one dataset per folder or archive")
         files = found[split].setdefault(cls, [])
         if fname is not None: files.append(fname)
     pre = '/'.join(prefix) + '/' if prefix else ''
