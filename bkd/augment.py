@@ -80,7 +80,7 @@ def make_augment(data, # a `NoisyDataset`
                  policy: str = "authors", # 'authors' (their constants, padding and order) or 'bkd'
                 ) -> BatchAugment:
     "The training augmentation for `data`: the authors' (flip, then crop; zero padding for CIFAR-100) or bkd's."
-    from bkd.data import CIFAR_STATS_MEASURED
+    from bkd.datasets import CIFAR_STATS_MEASURED
     if policy == "authors":
         return BatchAugment(data.mean, data.std, hflip=data.hflip, pad_mode=AUTHORS_PAD_MODE.get(data.name, "reflect"),
                             flip_first=True)

@@ -11,7 +11,7 @@ import sys
 
 from .core import BkdError, BkdWarning
 import warnings
-from .data import DATASETS
+from .datasets import DATASETS
 from .models import ARCHS
 from .features import FRONT_ENDS
 from .tipping import SIGNALS
@@ -246,7 +246,7 @@ def check_args(a, # the parsed options of `bkd train` or `bkd detect`
     """Every option, then every output folder, checked before any data is read or any work done; returns the resolved
     configuration. A mistake is one `BkdError` naming the option."""
     from pathlib import Path
-    from bkd.data import parse_noise
+    from bkd.noise import parse_noise
     from bkd.run import _check_writable
     _at_least(("--epochs", a.epochs, 1), ("--batch-size", a.batch_size, 1), ("--image-size", a.image_size, 1))
     if a.command == "train":

@@ -21,7 +21,8 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .core import BkdError, atomic_write, save_json
-from .data import NoisyDataset, channel_stats, load_image_split
+from .datasets import NoisyDataset, channel_stats
+from .images import load_image_split
 from .blind import agreement
 from .otsu import OtsuSplit
 from .tipping import AUTHORS_MIN_VALUES

@@ -15,7 +15,8 @@ import torch
 from PIL import Image
 
 from .core import BkdError
-from .data import NoisyDataset, natural_key, _pixels, _IMAGE_ERRORS, _unreadable_why
+from .datasets import NoisyDataset
+from .images import natural_key, _pixels, _IMAGE_ERRORS, _unreadable_why
 from .detect import RANKED_BY, LabelIssues, detect, detect_config, write_report, _shown
 from .train import GIVEN_FEATURES, TrainConfig
 
@@ -345,7 +346,7 @@ def detect_folder_features(data_root, # class folders, or images with a `labels`
     label-free front end `features` (`bkd.features`, `settings` override its defaults), MLP heads, the report with
     the gallery of the pictures."""
     from bkd.run import _check_writable
-    from bkd.data import load_image_split
+    from bkd.images import load_image_split
     from bkd.detect import images_dataset
     from bkd.features import feature_dataset, front_end_settings
     out = Path(out).expanduser()

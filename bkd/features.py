@@ -19,7 +19,8 @@ from tqdm.auto import tqdm
 
 from .core import BkdError, save_torch
 from .augment import make_augment
-from .data import NoisyDataset, default_cache_dir, load_dataset
+from .datasets import NoisyDataset, load_dataset
+from .images import default_cache_dir
 
 # %% auto #0
 __all__ = ['FRONT_ENDS', 'KMeansSettings', 'front_end_settings', 'random_patches', 'normalize_patches', 'zca_fit',

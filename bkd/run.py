@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .core import BkdError, BkdWarning, save_json, save_npy, save_torch, atomic_write, is_atomic_temp, remove_stale_temps
-from .data import load_dataset, split_indices
+from .datasets import load_dataset, split_indices
 from .features import load_for_config
 from .train import TrainConfig, Trainer
 

@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bkd.core import BkdError, resolve_device, save_json, timed  # noqa: E402
-from bkd.data import load_dataset, split_indices  # noqa: E402
+from bkd.datasets import load_dataset, split_indices  # noqa: E402
 from bkd.train import Trainer, TrainConfig, bkd_step, make_optimizer  # noqa: E402
 from bkd.models import make_model  # noqa: E402
 

@@ -1,7 +1,7 @@
 """Benchmark of `bkd detect --features` at scale: wall time and peak memory on synthetic embeddings (not a test).
 
 Synthetic float32 embeddings, `--rows` x `--dim` (default 1,000,000 x 512), of `--classes` Gaussian blobs, with
-`--noise` (default 20 %) of the labels moved to another class at random (`bkd.data.symmetric_noise`). The features are
+`--noise` (default 20 %) of the labels moved to another class at random (`bkd.noise.symmetric_noise`). The features are
 generated in chunks straight into one float32 matrix, then found wrong labels in one training run the way the command
 line does (`features_dataset(..., inplace=True)`, then `detect` with `features="given"`: MLP heads, 60 epochs at most,
 stopping at the tipping point). With `--from-file` the matrix is saved as .npy and `detect_embeddings` reads it back,
@@ -33,7 +33,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bkd.core import resolve_device                                    # noqa: E402
-from bkd.data import symmetric_noise                                   # noqa: E402
+from bkd.noise import symmetric_noise                                  # noqa: E402
 from bkd.detect import detect, detect_config                           # noqa: E402
 from bkd.embeddings import detect_embeddings, features_dataset         # noqa: E402
 from bkd.train import GIVEN_FEATURES                                   # noqa: E402

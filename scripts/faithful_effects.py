@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bkd.data import load_dataset, split_indices  # noqa: E402
+from bkd.datasets import load_dataset, split_indices  # noqa: E402
 from bkd.train import TrainConfig, Trainer  # noqa: E402
 
 VARIANTS = {

@@ -106,7 +106,7 @@ CIFAR100N_SETS = ["clean_label", "noisy_label"]
 
 def build(data, out, group: int = 4, seed: int = 0) -> dict:
     "Write the miniature archives and CIFAR-N files below `out` from the offline data in `data`; returns the manifest."
-    from bkd.data import load_cifarn_labels
+    from bkd.noise import load_cifarn_labels
     data, out = Path(data), Path(out)
     # CIFAR-10: training file k of class c in the JPEG copy is the k-th image of class c in the original order (the
     # offline data's README), i.e. original index i is train/<class>/<number of earlier images of its class>.jpg

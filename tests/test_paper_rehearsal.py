@@ -97,7 +97,7 @@ def test_miniature_is_in_the_official_format(mini):
     assert len(c100["cifar-100-python/meta"]["fine_label_names"]) == 100
     assert len(c100["cifar-100-python/meta"]["coarse_label_names"]) == 20
     import torch
-    from bkd.data import load_cifarn_labels
+    from bkd.noise import load_cifarn_labels
     real10, mini10 = load_cifarn_labels(DATA / "cifar-n/CIFAR-10_human.pt"), load_cifarn_labels(out / "cifar-n/CIFAR-10_human.pt")
     idx = np.array(manifest["cifar10_original_indices"])
     assert sorted(mini10) == sorted(real10) and all(np.array_equal(mini10[k], real10[k][idx]) for k in real10)
@@ -123,7 +123,7 @@ def test_miniature_images_are_the_jpeg_copy(mini):
     from PIL import Image
     out, manifest = mini
     idx = np.array(manifest["cifar10_original_indices"])
-    from bkd.data import load_cifarn_labels
+    from bkd.noise import load_cifarn_labels
     clean = load_cifarn_labels(DATA / "cifar-n/CIFAR-10_human.pt")["clean_label"]
     first = _members(out / "cifar-10-python.tar.gz")["cifar-10-batches-py/data_batch_1"]
     names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -138,7 +138,8 @@ def test_miniature_images_are_the_jpeg_copy(mini):
 def test_the_miniature_is_refused_on_a_users_path(mini):
     "Without miniature=True the published checksums and the 50,000-label check apply and refuse the miniature."
     from bkd.core import BkdError
-    from bkd.data import load_cifar, load_dataset, cifarn_labels, load_cifarn_labels
+    from bkd.datasets import load_cifar, load_dataset
+    from bkd.noise import cifarn_labels, load_cifarn_labels
     out = mini[0]
     with pytest.raises(BkdError, match="md5"):
         load_cifar(out, "cifar10", download=False)
@@ -225,7 +226,7 @@ def test_tables_one_row_per_label_set_and_method(rehearsal):
 
 
 def test_cifarn_table_matches_the_miniature(rehearsal, mini):
-    from bkd.data import load_cifarn_labels
+    from bkd.noise import load_cifarn_labels
     ct = pd.read_csv(rehearsal["tables"] / "cifarn_noise.csv")
     assert list(zip(ct.dataset, ct.label_set)) == [("CIFAR-10N", n) for n in ("aggre", "rand1", "rand2", "rand3", "worst")] + \
         [("CIFAR-100N", "noisy (fine)"), ("CIFAR-100N", "noisy (coarse)")]
