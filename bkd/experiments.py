@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .core import BkdError, atomic_write, save_json, save_npy
-from .data import load_dataset, split_indices, load_cifarn_labels, CIFARN
+from .datasets import split_indices
 from .features import load_for_config
 from .train import TrainConfig
 from .run import run as run_bkd
@@ -30,7 +30,7 @@ __all__ = ['CIFAR10N_FILES', 'CIFARN_FILES', 'SCALES', 'BKD_VARIANTS', 'TRAIN_PA
 @dataclass(frozen=True)
 class Setting:
     "One dataset's label sets and hyperparameters at one scale (the same for every label set)."
-    dataset: str                     # as bkd.data.load_dataset names it: digits, folder, cifar10, cifar100
+    dataset: str                     # as bkd.datasets.load_dataset names it: digits, folder, cifar10, cifar100
     noises: tuple                    # label sets, e.g. ('aggre', 'rand1', 'worst')
     name: str                        # what tables call the dataset, e.g. 'CIFAR-10N'
     data_root: str | None = None     # below the data folder ('' = the folder itself); None = no files needed

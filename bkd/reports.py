@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .core import atomic_write
-from .data import load_dataset, split_indices, load_cifarn_labels, CIFARN
+from .noise import load_cifarn_labels
 from .metrics import detection_scores
 from .baselines import cleanlab_issues, small_loss_gmm, low_confidence
 from .experiments import CIFARN_FILES, Experiment, BkdRun, label_set_groups

@@ -166,7 +166,7 @@ def bkd_step(teacher, # the network that learns the labels
         s = None if student is None else student(x)
     t = t.float()
     if student is None:
-        ce, bl, loss = F.cross_entropy(t, y), torch.zeros((), device=x.device), None
+        ce, bl = F.cross_entropy(t, y), torch.zeros((), device=x.device)
     else:
         s = s.float()
         ce = F.cross_entropy(t, y) if alpha is None else soft_cross_entropy(t, sharpened_target(y, s, alpha, detach_target))
