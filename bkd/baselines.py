@@ -17,7 +17,8 @@ from tqdm.auto import tqdm
 
 from .core import BkdError, resolve_device, save_json, save_npy
 from .features import input_pipeline
-from .train import TrainConfig, Trainer, eval_logits
+from .config import TrainConfig
+from .train import Trainer, eval_logits
 from .otsu import otsu_split
 from .metrics import accuracy
 

@@ -15,7 +15,7 @@ from .datasets import DATASETS
 from .models import ARCHS
 from .features import FRONT_ENDS
 from .tipping import SIGNALS
-from .train import TrainConfig, CPU_EPOCHS, PAPER_EPOCHS
+from .config import TrainConfig, CPU_EPOCHS, PAPER_EPOCHS
 
 # %% auto #0
 __all__ = ['NOISE_HELP', 'CLI_WORDS', 'build_parser', 'config_from_args', 'format_summary', 'detect_config_from_args',
@@ -211,7 +211,7 @@ def format_summary(s: dict, # the run's summary (`summary.json`)
 # %% ../nbs/11_cli.ipynb #0cd2a749
 def _detect_features(a) -> str | None:
     "The `TrainConfig.features` of `bkd detect`: None (pixels), a front end's name, or GIVEN_FEATURES for a file."
-    from bkd.train import GIVEN_FEATURES
+    from bkd.config import GIVEN_FEATURES
     f = getattr(a, "features", None)
     return f if f is None or f in FRONT_ENDS else GIVEN_FEATURES
 

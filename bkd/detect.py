@@ -26,7 +26,8 @@ from .images import load_image_split
 from .blind import agreement
 from .otsu import OtsuSplit
 from .tipping import AUTHORS_MIN_VALUES
-from .train import TrainConfig, Trainer
+from .config import TrainConfig
+from .train import Trainer
 
 # %% auto #0
 __all__ = ['MIN_BATCH', 'RANKED_BY', 'images_dataset', 'LabelIssues', 'fit_batch_size', 'detect_config', 'detect',

@@ -18,7 +18,7 @@ from .core import BkdError
 from .datasets import NoisyDataset
 from .images import natural_key, _pixels, _IMAGE_ERRORS, _unreadable_why
 from .detect import RANKED_BY, LabelIssues, detect, detect_config, write_report, _shown
-from .train import GIVEN_FEATURES, TrainConfig
+from .config import GIVEN_FEATURES, TrainConfig
 
 # %% auto #0
 __all__ = ['CHUNK_ELEMENTS', 'check_features', 'check_labels', 'standardize', 'features_dataset', 'find_label_issues',

@@ -15,7 +15,7 @@ import torch
 from .core import BkdError, atomic_write, save_json, save_npy
 from .datasets import split_indices
 from .features import load_for_config
-from .train import TrainConfig
+from .config import TrainConfig
 from .run import run as run_bkd
 from .otsu import OtsuSplit
 from .baselines import CEResult, train_ce, cross_val_pred_probs

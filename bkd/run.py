@@ -23,7 +23,8 @@ from tqdm.auto import tqdm
 from .core import BkdError, BkdWarning, save_json, save_npy, save_torch, atomic_write, is_atomic_temp, remove_stale_temps
 from .datasets import load_dataset, split_indices
 from .features import load_for_config
-from .train import TrainConfig, Trainer
+from .config import TrainConfig
+from .train import Trainer
 
 # %% auto #0
 __all__ = ['CHECKPOINT', 'PREVIOUS', 'RUN_FILES', 'load_checkpoint', 'write_results', 'run']

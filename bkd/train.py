@@ -19,6 +19,7 @@ from fastcore.basics import patch
 from tqdm.auto import tqdm
 
 from .core import BkdError, resolve_device, seed_everything
+from .config import TrainConfig
 from .augment import BatchAugment
 from .features import input_pipeline, FRONT_ENDS
 from .models import make_model
@@ -28,126 +29,7 @@ from .otsu import otsu_split, confidence_groups, group_alphas, noisy_mask, OtsuS
 from .metrics import detection_scores, accuracy
 
 # %% auto #0
-__all__ = ['PAPER_EPOCHS', 'CPU_EPOCHS', 'CPU_ARCHS', 'FEATURE_DEFAULTS', 'GIVEN_FEATURES', 'STREAM_BYTES', 'native_bf16',
-           'TrainConfig', 'bkd_step', 'make_optimizer', 'EpochRecord', 'eval_logits', 'Trainer']
-
-# %% ../nbs/08_train.ipynb #12b35d50
-PAPER_EPOCHS = 300
-CPU_EPOCHS = {"digits": 60, "cifar10": 30, "cifar100": 30, "folder": 30}
-CPU_ARCHS = {"digits": "small_cnn"}   # every other dataset: tiny_cnn (32x32 images are 16x the work of 8x8 digits)
-# MLP heads on frozen features (--features): 60 epochs, constant lr, no weight decay (paper/README.md says how these
-# were chosen, on the noisy validation split only), and each network's gradient clipped to norm 10: the standardised
-# k-means features have rare values of 200 standard deviations, and one such batch made the gradient jump from a
-# norm of 2-4 to 246 and the run diverge (nbs/08_train shows the measurement)
-FEATURE_DEFAULTS = dict(arch="mlp", epochs=60, lr=0.005, weight_decay=0.0, lr_step=0, clip_grad=10.0)
-# features="given": the dataset already holds feature vectors (a user's embeddings, `bkd detect --features FILE`);
-# the same MLP heads and FEATURE_DEFAULTS, no front end is run
-GIVEN_FEATURES = "given"
-# feature matrices larger than this stay in host memory when training on a GPU: each batch is gathered there and sent
-STREAM_BYTES = 1 << 30
-
-def native_bf16(device: torch.device) -> bool:
-    "Whether `device` does bf16 arithmetic in hardware: a CUDA GPU with bf16 support, or a CPU with AVX512-BF16 or AMX."
-    if device.type == "cuda": return torch.cuda.is_bf16_supported()
-    if device.type != "cpu": return False
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")   # private helpers of torch.cpu; absent: False
-    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
-
-@dataclass
-class TrainConfig:
-    "Every setting of a run. `None` means: choose the default for this dataset and device (see `resolve`)."
-    dataset: str = "digits"
-    noise: str = "sym:0.4"
-    data_root: str | None = None
-    labels: str | None = None
-    arch: str | None = None           # preact_resnet18 on CUDA; on CPU CPU_ARCHS (small_cnn for digits, else tiny_cnn)
-    epochs: int | None = None         # 300 on CUDA, CPU_EPOCHS on CPU
-    batch_size: int = 128
-    lr: float | None = None           # 0.02; with features FEATURE_DEFAULTS
-    momentum: float = 0.9
-    weight_decay: float | None = None # 5e-4; with features 0
-    clip_grad: float | None = None    # largest gradient norm of each network in a step; 0: no clipping (the authors');
-                                      # None: 0, with features FEATURE_DEFAULTS
-    lr_step: int | None = None        # epoch (counted from 1) after which lr is multiplied by lr_gamma; None: epochs // 2
-    lr_gamma: float = 0.1
-    val_fraction: float = 0.1
-    subset: int | None = None
-    seed: int = 0
-    device: str = "auto"
-    image_size: int | None = None
-    tipping_window: int = 2
-    tipping_min_epoch: int = 0
-    tipping_rule: str = "authors"     # 'authors' (peaks looked for from 6 values on; epoch 8 forced at 10) or 'bkd'
-    tipping_signal: str = "confidence"  # the series the tipping point is found on (bkd.tipping.SIGNALS); confidence:
-                                        # the paper's peak of m_e
-    tipping_patience: int = 5         # P of the patience and plateau signals (not used by 'confidence')
-    confidence: str = "train"         # m_e from the training batches ('train', as the authors) or an eval pass ('eval')
-    agreement_pass: str = "train"     # p_agree split at the tipping point: from that epoch's training batches ('train',
-                                      # as the authors) or from an eval pass after the epoch ('eval')
-    augment: str = "authors"          # 'authors' (their constants; flip, then crop; CIFAR-100 zero-padded) or 'bkd'
-    detach_target: bool = False       # True: no student gradient through the soft target; False: as the authors
-    otsu: str = "authors"             # 'authors' (their criterion and histogram), 'bkd' (bin centres) or 'classic'
-    alphas: tuple = GROUP_ALPHAS
-    noisy_groups: tuple = (4,)
-    eval_batch_size: int = 1024
-    amp: bool | None = None           # bf16 autocast; default: on where the device has bf16 arithmetic (native_bf16)
-    channels_last: bool | None = None # channels-last images and weights; default on
-    compile: bool = False
-    features: str | None = None       # a label-free front end (bkd.features, e.g. 'kmeans') and MLP heads; None: pixels;
-                                      # GIVEN_FEATURES: the data are feature vectors already (MLP heads, no front end)
-    miniature: bool = False           # True only in the paper-scale rehearsal: miniature CIFAR archives and CIFAR-N
-                                      # files, read without their checksums and size checks (`load_dataset`)
-
-    def resolve(self) -> "TrainConfig":
-        "A copy with every default filled in for this machine; raises `BkdError` for invalid values."
-        c = copy.deepcopy(self)
-        dev = resolve_device(c.device)
-        cuda = dev.type == "cuda"
-        if c.features is not None:
-            if c.features not in FRONT_ENDS and c.features != GIVEN_FEATURES:
-                raise BkdError(f"unknown --features {c.features!r}: use one of {', '.join(FRONT_ENDS)}")
-            for k, v in FEATURE_DEFAULTS.items():
-                if getattr(c, k) is None: setattr(c, k, v)
-            if c.arch != "mlp": raise BkdError(f"--features trains MLP heads: --arch {c.arch} needs images (drop --features)")
-            if c.channels_last: raise BkdError("--channels-last applies to images, not to --features")
-            c.channels_last = False
-        elif c.arch == "mlp":
-            raise BkdError("--arch mlp trains on feature vectors: add --features kmeans")
-        if c.arch is None: c.arch = "preact_resnet18" if cuda else CPU_ARCHS.get(c.dataset, "tiny_cnn")
-        if c.epochs is None: c.epochs = PAPER_EPOCHS if cuda else CPU_EPOCHS.get(c.dataset, 40)
-        if c.lr is None: c.lr = 0.02
-        if c.weight_decay is None: c.weight_decay = 5e-4
-        if c.clip_grad is None: c.clip_grad = 0.0
-        if c.lr_step is None: c.lr_step = c.epochs // 2
-        if c.amp is None: c.amp = native_bf16(dev)
-        if c.channels_last is None: c.channels_last = True
-        c.alphas, c.noisy_groups = tuple(c.alphas), tuple(c.noisy_groups)
-        checks = [(c.epochs >= 1, "--epochs must be at least 1"), (c.batch_size >= 1, "--batch-size must be at least 1"),
-                  (c.lr > 0, "--lr must be positive"),
-                  (c.weight_decay >= 0, "--weight-decay must not be negative"),
-                  (c.clip_grad >= 0 and math.isfinite(c.clip_grad), "--clip-grad must be 0 (off) or a positive norm"), (0 <= c.val_fraction < 0.5, "--val-fraction must be in [0, 0.5)"),
-                  (c.confidence in ("train", "eval"), "--confidence must be train or eval"),
-                  (c.agreement_pass in ("train", "eval"), "--agreement-pass must be train or eval"),
-                  (c.tipping_rule in ("authors", "bkd"), "--tipping-rule must be authors or bkd"),
-                  (c.tipping_signal in SIGNALS, f"--tipping-signal must be one of {', '.join(SIGNALS)}"),
-                  (c.tipping_patience >= 1, "--tipping-patience must be at least 1"),
-                  (c.tipping_signal != "val_accuracy" or c.val_fraction > 0,
-                   "--tipping-signal val_accuracy needs a validation split (--val-fraction above 0)"),
-                  (c.augment in ("authors", "bkd"), "--augment must be authors or bkd"),
-                  (c.otsu in ("authors", "bkd", "classic"), "--otsu must be authors, bkd or classic"),
-                  (len(c.alphas) == 4 and all(0 <= a <= 1 for a in c.alphas), "alphas must be four numbers in [0, 1]"),
-                  (set(c.noisy_groups) <= {1, 2, 3, 4} and len(c.noisy_groups) > 0, "noisy groups must be among 1, 2, 3, 4")]
-        for ok, msg in checks:
-            if not ok: raise BkdError(msg)
-        return c
-
-    def to_dict(self) -> dict:
-        "Plain values; the tipping-signal fields only when the signal is not the paper's, clip_grad only when it clips (so older runs still match)."
-        d = asdict(self); d["alphas"], d["noisy_groups"] = list(self.alphas), list(self.noisy_groups)
-        if self.tipping_signal == "confidence": del d["tipping_signal"], d["tipping_patience"]
-        if not d["clip_grad"]: del d["clip_grad"]
-        if not self.miniature: del d["miniature"]      # recorded only where it is set (the rehearsal's runs)
-        return d
+__all__ = ['STREAM_BYTES', 'bkd_step', 'make_optimizer', 'EpochRecord', 'eval_logits', 'Trainer']
 
 # %% ../nbs/08_train.ipynb #57929beb
 def bkd_step(teacher, # the network that learns the labels
@@ -240,6 +122,9 @@ def eval_logits(nets, # the networks to evaluate together, batch by batch (set t
     return [torch.cat(o) for o in out]
 
 # %% ../nbs/08_train.ipynb #f8a6b47c
+# feature matrices larger than this stay in host memory when training on a GPU: each batch is gathered there and sent
+STREAM_BYTES = 1 << 30
+
 class Trainer:
     """Teacher, blind student and everything needed to train them on `data` (a `NoisyDataset`) with `cfg`; with
     `blind=False` the teacher alone, on cross-entropy: the CE baseline, through the same epoch loop."""

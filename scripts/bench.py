@@ -43,7 +43,8 @@ sys.path.insert(0, str(ROOT))
 
 from bkd.core import BkdError, resolve_device, save_json, timed  # noqa: E402
 from bkd.datasets import load_dataset, split_indices  # noqa: E402
-from bkd.train import Trainer, TrainConfig, bkd_step, make_optimizer  # noqa: E402
+from bkd.config import TrainConfig  # noqa: E402
+from bkd.train import Trainer, bkd_step, make_optimizer  # noqa: E402
 from bkd.models import make_model  # noqa: E402
 
 # Dense (no sparsity) bf16 tensor-core peaks in TFLOP/s from the vendors' data sheets, matched on the device name.

@@ -36,7 +36,7 @@ from bkd.core import resolve_device                                    # noqa: E
 from bkd.noise import symmetric_noise                                  # noqa: E402
 from bkd.detect import detect, detect_config                           # noqa: E402
 from bkd.embeddings import detect_embeddings, features_dataset         # noqa: E402
-from bkd.train import GIVEN_FEATURES                                   # noqa: E402
+from bkd.config import GIVEN_FEATURES                                   # noqa: E402
 
 
 def peak_rss_bytes() -> int:

@@ -22,7 +22,8 @@ sys.path.insert(0, str(ROOT))
 
 from bkd.core import BkdError, resolve_device, save_json, timed  # noqa: E402
 from bkd.models import make_model  # noqa: E402
-from bkd.train import TrainConfig, bkd_step, make_optimizer  # noqa: E402
+from bkd.config import TrainConfig  # noqa: E402
+from bkd.train import bkd_step, make_optimizer  # noqa: E402
 
 PARTS = {"nchw", "cl", "bf16", "compile"}
 

@@ -25,7 +25,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bkd.datasets import load_dataset, split_indices  # noqa: E402
-from bkd.train import TrainConfig, Trainer  # noqa: E402
+from bkd.config import TrainConfig  # noqa: E402
+from bkd.train import Trainer  # noqa: E402
 
 VARIANTS = {
     "authors (default)": {},
