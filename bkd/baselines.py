@@ -113,8 +113,13 @@ def train_ce(data, # a `NoisyDataset`: trains on `data.y_noisy`
                     probs=lt.softmax(1).cpu().numpy().astype(np.float32), model=tr.teacher)
 
 # %% ../nbs/13_baselines.ipynb #37b7857d
-def cross_val_pred_probs(data, train_idx, cfg: TrainConfig, folds: int = 3, seed: int = 0,
-                         progress: bool = False) -> np.ndarray:
+def cross_val_pred_probs(data, # a `NoisyDataset`: the folds train on `data.y_noisy`
+                         train_idx, # the samples to predict out of sample
+                         cfg: TrainConfig, # each fold network's settings (as `train_ce`)
+                         folds: int = 3, # K of the stratified K-fold split
+                         seed: int = 0, # the fold assignment's seed
+                         progress: bool = False, # a progress bar over the folds
+                        ) -> np.ndarray:
     "Out-of-sample softmax probabilities `(len(train_idx), C)` of `train_idx` from `folds`-fold CE training."
     from sklearn.model_selection import StratifiedKFold
     train_idx = np.asarray(train_idx, np.int64)
@@ -133,7 +138,9 @@ def cross_val_pred_probs(data, train_idx, cfg: TrainConfig, folds: int = 3, seed
     return out
 
 # %% ../nbs/13_baselines.ipynb #a5e4e224
-def cleanlab_issues(labels, pred_probs) -> np.ndarray:
+def cleanlab_issues(labels, # N given labels (integer class ids)
+                    pred_probs, # (N, C) out-of-sample predicted probabilities
+                   ) -> np.ndarray:
     "Boolean mask of label issues found by confident learning (`cleanlab.filter.find_label_issues`)."
     from cleanlab.filter import find_label_issues
     labels, pred_probs = np.asarray(labels, np.int64), np.asarray(pred_probs, np.float64)
@@ -142,7 +149,9 @@ def cleanlab_issues(labels, pred_probs) -> np.ndarray:
     pred_probs = pred_probs / pred_probs.sum(1, keepdims=True)
     return np.asarray(find_label_issues(labels, pred_probs), bool)
 
-def small_loss_gmm(losses, seed: int = 0) -> np.ndarray:
+def small_loss_gmm(losses, # one loss per sample (e.g. CE at an early epoch)
+                   seed: int = 0, # the mixture's initialisation seed
+                  ) -> np.ndarray:
     "Flag samples whose loss belongs to the high-mean component of a 2-component Gaussian mixture (posterior > 0.5)."
     from sklearn.mixture import GaussianMixture
     l = np.asarray(losses, np.float64).ravel()
@@ -152,12 +161,16 @@ def small_loss_gmm(losses, seed: int = 0) -> np.ndarray:
     gmm = GaussianMixture(n_components=2, max_iter=10, tol=1e-2, reg_covar=5e-4, random_state=seed).fit(l[:, None])
     return gmm.predict_proba(l[:, None])[:, int(np.argmax(gmm.means_.ravel()))] > 0.5
 
-def given_label_prob(probs, labels) -> np.ndarray:
+def given_label_prob(probs, # (N, C) probabilities
+                     labels, # N given labels
+                    ) -> np.ndarray:
     "Each row's probability at its given label."
     probs = np.asarray(probs)
     return probs[np.arange(len(probs)), np.asarray(labels, np.int64)]
 
-def low_confidence(p_given, method: str = "bkd") -> np.ndarray:
+def low_confidence(p_given, # each sample's probability of its given label
+                   method: str = "bkd", # the Otsu variant (`bkd.otsu.otsu_split`)
+                  ) -> np.ndarray:
     "Flag samples whose probability of the given label lies below the Otsu threshold (`bkd.otsu.otsu_split`)."
     p = np.asarray(p_given, np.float64)
     return p < otsu_split(p, method=method).threshold
