@@ -5,12 +5,10 @@
 # %% ../nbs/08_train.ipynb #0f5cbf39
 from __future__ import annotations
 
-import copy
 import math
 import random
 import time
-from dataclasses import dataclass, field, asdict, fields
-from typing import Callable
+from dataclasses import dataclass, asdict
 
 import numpy as np
 import torch
@@ -20,11 +18,10 @@ from tqdm.auto import tqdm
 
 from .core import BkdError, resolve_device, seed_everything
 from .config import TrainConfig
-from .augment import BatchAugment
-from .features import input_pipeline, FRONT_ENDS
+from .features import input_pipeline
 from .models import make_model
-from .blind import blind_loss, agreement, sharpened_target, soft_cross_entropy, GROUP_ALPHAS
-from .tipping import TippingPoint, AUTHORS_MIN_VALUES, SIGNALS, make_detector, detector_from_state_dict
+from .blind import blind_loss, agreement, sharpened_target, soft_cross_entropy
+from .tipping import AUTHORS_MIN_VALUES, SIGNALS, make_detector, detector_from_state_dict
 from .otsu import otsu_split, confidence_groups, group_alphas, noisy_mask, OtsuSplit
 from .metrics import detection_scores, accuracy
 
